@@ -1,0 +1,8 @@
+# common/: code both sides share. Modules add their files to the list.
+noinst_LIBRARIES += common/libcommon.a
+common_libcommon_a_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(LIBEVENT_OPENSSL_CFLAGS) $(OPENSSL_CFLAGS) $(CJSON_CFLAGS)
+common_libcommon_a_SOURCES = \
+	common/log.h common/log.c
+
+# Link line for programs using common/ and proto/.
+COMMON_LIBS = common/libcommon.a proto/libproto.a $(LIBEVENT_OPENSSL_LIBS) $(LIBEVENT_LIBS) $(OPENSSL_LIBS) $(CJSON_LIBS)

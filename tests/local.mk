@@ -1,0 +1,12 @@
+# tests/: CUnit drivers (one per module), integration worlds, fuzz targets.
+# Unit tests link CUnit; integration tests exit 77 (skip) when not root.
+TEST_CFLAGS = $(AM_CFLAGS) $(CUNIT_CFLAGS) $(LIBEVENT_CFLAGS) $(OPENSSL_CFLAGS) $(CJSON_CFLAGS)
+TEST_LIBS = $(COMMON_LIBS) $(CUNIT_LIBS)
+AM_TESTS_ENVIRONMENT = top_srcdir='$(abs_top_srcdir)'; top_builddir='$(abs_top_builddir)'; export top_srcdir top_builddir;
+EXTRA_DIST += tests/fuzz tests/integration
+
+include tests/unit/proto.mk
+include tests/unit/common.mk
+include tests/unit/server.mk
+include tests/unit/client.mk
+include tests/integration/local.mk
