@@ -20,6 +20,17 @@
 #define FRAME_MAX_MESSAGE 1024
 /* Smallest DNS message (its header). */
 #define FRAME_DNS_MIN 12
+/* Largest DNS message (its TCP length prefix is a u16). */
+#define FRAME_DNS_MAX 65535
+/* HELLO extension name and value lengths. */
+#define FRAME_MAX_EXT_NAME  64
+#define FRAME_MAX_EXT_VALUE 4096
+/* ENV_REPLY limits: entries, name and value lengths. */
+#define FRAME_MAX_ENV_ENTRIES 4096
+#define FRAME_MAX_ENV_NAME    1024
+#define FRAME_MAX_ENV_VALUE   131072
+/* Fixed part of the HELLO payload (before the extensions). */
+#define FRAME_HELLO_FIXED 12
 
 /* A name/value pair borrowed from a buffer (not NUL-terminated). */
 struct frame_kv {
@@ -147,8 +158,10 @@ size_t frame_encode_header(
 
 /*
  * Encodes f into buf (capacity cap). Returns the bytes written,
- * -EMSGSIZE when cap is too small or the payload would exceed
- * WIRE_MAX_PAYLOAD, -EINVAL when f breaks an encoding rule.
+ * -EMSGSIZE when cap is too small or a size, length or count breaks its
+ * limit (the payload would exceed WIRE_MAX_PAYLOAD, a message is over
+ * FRAME_MAX_MESSAGE, ...), -EINVAL when f breaks any other rule the decoder
+ * enforces (so whatever this writes, frame_decode accepts).
  */
 int frame_encode(const struct frame *f, uint8_t *buf, size_t cap);
 
@@ -157,7 +170,9 @@ int frame_encoded_size(const struct frame *f);
 
 /*
  * Appends one ENV_REPLY entry (u16 name length, name, u32 value length,
- * value) at buf + *off, advancing *off. Returns 0 or -EMSGSIZE.
+ * value) at buf + *off, advancing *off. Returns 0, -EMSGSIZE when a length
+ * is out of bounds or cap is too small, -EINVAL when the name holds '=' or
+ * NUL. The caller counts the entries it puts.
  */
 int frame_env_put(uint8_t *buf, size_t cap, size_t *off, const char *name,
     size_t name_len, const char *value, size_t value_len);
