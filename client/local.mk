@@ -1,1 +1,7 @@
 # client
+
+# telepodd's modules, in a library so tests/unit can link them.
+noinst_LIBRARIES += client/libtelepodd.a
+client_libtelepodd_a_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(LIBEVENT_OPENSSL_CFLAGS) $(OPENSSL_CFLAGS) $(CJSON_CFLAGS)
+client_libtelepodd_a_SOURCES = \
+	client/socks5.h client/socks5.c
