@@ -1,1 +1,8 @@
-# server
+# server/: telepod-server. The modules form a library so the unit tests can
+# link them; main.c adds flags, the listener, signals and drain.
+noinst_LIBRARIES += server/libserver.a
+SERVER_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(LIBEVENT_OPENSSL_CFLAGS) $(OPENSSL_CFLAGS) $(CARES_CFLAGS)
+server_libserver_a_CFLAGS = $(SERVER_CFLAGS)
+server_libserver_a_SOURCES = \
+	server/env.h server/env.c
+SERVER_LIBS = server/libserver.a $(COMMON_LIBS) $(CARES_LIBS)

@@ -1,1 +1,9 @@
-# tests/unit/server.mk
+# tests/unit/server.mk: unit tests of server/ modules.
+SERVER_TEST_CFLAGS = $(TEST_CFLAGS) $(CARES_CFLAGS)
+SERVER_TEST_LIBS = $(SERVER_LIBS) $(CUNIT_LIBS)
+
+check_PROGRAMS += tests/unit/test_env
+TESTS += tests/unit/test_env
+tests_unit_test_env_SOURCES = tests/unit/test_env.c
+tests_unit_test_env_CFLAGS = $(SERVER_TEST_CFLAGS)
+tests_unit_test_env_LDADD = $(SERVER_TEST_LIBS)
