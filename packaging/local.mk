@@ -1,1 +1,9 @@
 # packaging
+
+# telepodd service definitions. The systemd unit installs where systemd looks
+# for locally installed units ($(prefix)/lib/systemd/system; with the default
+# prefix /usr/local that is /usr/local/lib/systemd/system). The launchd plist
+# is shipped for macOS and copied by hand (see its header).
+systemdunitdir = $(prefix)/lib/systemd/system
+dist_systemdunit_DATA = packaging/systemd/telepodd.service
+EXTRA_DIST += packaging/launchd/dev.telepod.telepodd.plist
