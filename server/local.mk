@@ -4,5 +4,6 @@ noinst_LIBRARIES += server/libserver.a
 SERVER_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(LIBEVENT_OPENSSL_CFLAGS) $(OPENSSL_CFLAGS) $(CARES_CFLAGS)
 server_libserver_a_CFLAGS = $(SERVER_CFLAGS)
 server_libserver_a_SOURCES = \
-	server/env.h server/env.c
+	server/env.h server/env.c \
+	server/dial.h server/dial.c
 SERVER_LIBS = server/libserver.a $(COMMON_LIBS) $(CARES_LIBS)

@@ -7,3 +7,9 @@ TESTS += tests/unit/test_env
 tests_unit_test_env_SOURCES = tests/unit/test_env.c
 tests_unit_test_env_CFLAGS = $(SERVER_TEST_CFLAGS)
 tests_unit_test_env_LDADD = $(SERVER_TEST_LIBS)
+
+check_PROGRAMS += tests/unit/test_dial
+TESTS += tests/unit/test_dial
+tests_unit_test_dial_SOURCES = tests/unit/test_dial.c
+tests_unit_test_dial_CFLAGS = $(SERVER_TEST_CFLAGS)
+tests_unit_test_dial_LDADD = $(SERVER_TEST_LIBS)
