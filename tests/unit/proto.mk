@@ -1,7 +1,11 @@
 # tests/unit/proto.mk
-# Unit tests of proto/ (the frame codec) and common/framebuf.
-check_PROGRAMS += tests/unit/test_frame
-TESTS += tests/unit/test_frame
-tests_unit_test_frame_SOURCES = tests/unit/test_frame.c
+# Unit tests of proto/ (the frame codec, driven by proto/vectors) and
+# common/framebuf. tests/fuzz/vectors-check.sh proves the committed vectors
+# are what tests/fuzz/mkvectors.c writes.
+check_PROGRAMS += tests/unit/test_frame tests/fuzz/mkvectors
+TESTS += tests/unit/test_frame tests/fuzz/vectors-check.sh
+tests_unit_test_frame_SOURCES = tests/unit/test_frame.c \
+	tests/unit/vectors.h tests/unit/vectors.c
 tests_unit_test_frame_CFLAGS = $(AM_CFLAGS) $(CUNIT_CFLAGS)
 tests_unit_test_frame_LDADD = proto/libproto.a $(CUNIT_LIBS)
+tests_fuzz_mkvectors_SOURCES = tests/fuzz/mkvectors.c

@@ -1,15 +1,23 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Unit tests of proto/frame: frames built in code round-trip through the
- * encoder and decoder, and the decoder's rules hold.
+ * encoder and decoder; every vector in proto/vectors decodes (and
+ * re-encodes byte for byte) or fails exactly as its MANIFEST line says,
+ * whole or split at any byte; a mutation loop (every bit flipped, every
+ * truncation) never makes the decoder misbehave.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "proto/frame.h"
 #include "tests/unit/cunit_main.h"
+#include "tests/unit/vectors.h"
+
+/* Scratch space for re-encoding any frame. */
+static uint8_t scratch[WIRE_HEADER_LEN + WIRE_MAX_PAYLOAD];
 
 /* Encodes f, decodes the result, re-encodes the decoded frame and checks
  * the two encodings are identical. Returns the encoded length. */
@@ -17,7 +25,7 @@ static int
 roundtrip(const struct frame *f, struct frame *ret_frame)
 {
 	static uint8_t a[WIRE_HEADER_LEN + WIRE_MAX_PAYLOAD];
-	static uint8_t b[WIRE_HEADER_LEN + WIRE_MAX_PAYLOAD];
+	uint8_t *b = scratch;
 	uint32_t err = 0;
 	int n, m;
 
@@ -26,7 +34,7 @@ roundtrip(const struct frame *f, struct frame *ret_frame)
 	CU_ASSERT_EQUAL(frame_encoded_size(f), n);
 	CU_ASSERT_EQUAL(frame_decode(a, (size_t)n - 1, ret_frame, &err), 0);
 	CU_ASSERT_EQUAL_FATAL(frame_decode(a, (size_t)n, ret_frame, &err), n);
-	m = frame_encode(ret_frame, b, sizeof(b));
+	m = frame_encode(ret_frame, b, sizeof(scratch));
 	CU_ASSERT_EQUAL_FATAL(m, n);
 	CU_ASSERT_EQUAL(memcmp(a, b, (size_t)n), 0);
 	return n;
@@ -201,12 +209,284 @@ test_header_rules(void)
 	CU_ASSERT_EQUAL(err, WIRE_ERR_PROTOCOL);
 }
 
+static void
+test_max_payload(void)
+{
+	static uint8_t data[WIRE_MAX_PAYLOAD + 1];
+	struct frame f = {0}, d;
+
+	memset(data, 0xa5, sizeof(data));
+	f.h.type = WIRE_DATA;
+	f.h.stream_id = 1;
+	f.u.data.data = data;
+	f.u.data.len = WIRE_MAX_PAYLOAD;
+	CU_ASSERT_EQUAL(
+	    roundtrip(&f, &d), (int)(WIRE_HEADER_LEN + WIRE_MAX_PAYLOAD));
+	CU_ASSERT_EQUAL(d.u.data.len, WIRE_MAX_PAYLOAD);
+	f.u.data.len = WIRE_MAX_PAYLOAD + 1;
+	CU_ASSERT_EQUAL(frame_encoded_size(&f), -EMSGSIZE);
+}
+
+/* What a receiver makes of a byte stream that ends after len bytes. */
+struct trace {
+	size_t frames;     /* frames decoded */
+	size_t consumed;   /* bytes they took */
+	uint32_t err;      /* WIRE_OK, or the error that stopped decoding */
+	uint8_t types[64]; /* the first frames' types */
+	bool mismatch;     /* a frame did not re-encode to its bytes */
+	bool bad_return;   /* an error return disagreed with *err */
+};
+
+/* Decodes one frame at buf and checks what the decoder promises about it:
+ * a decoded frame re-encodes to the same bytes; an error return matches
+ * the wire error it reports. */
+static int
+decode_checked(const uint8_t *buf, size_t len, struct frame *f, uint32_t *err,
+    struct trace *t)
+{
+	int n, m;
+
+	*err = 0xdeadbeef;
+	n = frame_decode(buf, len, f, err);
+	if (n > 0) {
+		if ((size_t)n > len || n < WIRE_HEADER_LEN)
+			t->bad_return = true;
+		m = frame_encode(f, scratch, sizeof(scratch));
+		if (m != n || memcmp(scratch, buf, (size_t)n) != 0)
+			t->mismatch = true;
+	} else if (n < 0) {
+		if (*err == WIRE_OK ||
+		    !strcmp(wire_error_name(*err), "UNKNOWN"))
+			t->bad_return = true;
+		if ((n == -EMSGSIZE) != (*err == WIRE_ERR_FRAME_SIZE))
+			t->bad_return = true;
+		if (n != -EMSGSIZE && n != -EPROTO)
+			t->bad_return = true;
+	}
+	return n;
+}
+
+/*
+ * Feeds buf to a receiver in two writes, split at split (0 or len for one
+ * write), and records what it decodes until the input ends. The receiver
+ * sees only the bytes written so far.
+ */
+static void
+trace_split(const uint8_t *buf, size_t len, size_t split, struct trace *t)
+{
+	size_t fed, consumed = 0;
+	struct frame f;
+	uint32_t err;
+	int n;
+
+	memset(t, 0, sizeof(*t));
+	for (int write = 0; write < 2; write++) {
+		fed = write == 0 ? split : len;
+		for (;;) {
+			n = decode_checked(
+			    buf + consumed, fed - consumed, &f, &err, t);
+			if (n < 0) {
+				t->err = err;
+				t->consumed = consumed;
+				return;
+			}
+			if (n == 0)
+				break;
+			if (t->frames < sizeof(t->types))
+				t->types[t->frames] = f.h.type;
+			t->frames++;
+			consumed += (size_t)n;
+		}
+	}
+	/* The connection ends: bytes left over are a truncated frame. */
+	t->consumed = consumed;
+	t->err = consumed < len ? WIRE_ERR_TRUNCATED : WIRE_OK;
+}
+
+static bool
+trace_equal(const struct trace *a, const struct trace *b)
+{
+	return a->frames == b->frames && a->consumed == b->consumed &&
+	       a->err == b->err &&
+	       !memcmp(a->types, b->types, sizeof(a->types));
+}
+
+static struct vector *vectors;
+static size_t n_vectors;
+
+static void
+test_vectors_load(void)
+{
+	int ret = vectors_load(&vectors, &n_vectors);
+
+	if (ret < 0)
+		fprintf(stderr, "cannot load %s/proto/vectors: %s\n",
+		    vectors_srcdir(), strerror(-ret));
+	CU_ASSERT_EQUAL_FATAL(ret, 0);
+	CU_ASSERT_TRUE(n_vectors >= 100);
+}
+
+static void
+test_vectors_manifest(void)
+{
+	bool valid_type[256] = {false};
+
+	for (size_t i = 0; i < n_vectors; i++) {
+		const struct vector *v = &vectors[i];
+		int code;
+
+		if (!strcmp(v->kind, "valid")) {
+			code = vectors_type_code(v->expect);
+			CU_ASSERT_TRUE(code >= 0);
+			if (code >= 0)
+				valid_type[code] = true;
+		} else if (!strcmp(v->kind, "invalid") ||
+		           !strcmp(v->kind, "invalid-session")) {
+			code = vectors_error_code(v->expect);
+			CU_ASSERT_TRUE(code > 0);
+		} else {
+			CU_ASSERT_STRING_EQUAL(v->kind, "valid-session");
+			CU_ASSERT_STRING_EQUAL(v->expect, "OK");
+		}
+	}
+	/* Every frame type has at least one valid vector. */
+	for (int type = 0; type < 256; type++)
+		if (wire_type_name((uint8_t)type) && !valid_type[type]) {
+			fprintf(stderr, "no valid vector of type %s\n",
+			    wire_type_name((uint8_t)type));
+			CU_FAIL("a frame type has no valid vector");
+		}
+}
+
+static void
+test_vectors_decode(void)
+{
+	for (size_t i = 0; i < n_vectors; i++) {
+		const struct vector *v = &vectors[i];
+		struct trace t;
+		bool ok;
+
+		trace_split(v->data, v->len, v->len, &t);
+		if (!strcmp(v->kind, "valid")) {
+			ok = t.err == WIRE_OK && t.frames == 1 &&
+			     t.types[0] == vectors_type_code(v->expect);
+		} else if (!strcmp(v->kind, "invalid")) {
+			ok = t.err == (uint32_t)vectors_error_code(v->expect);
+		} else {
+			/* Session sequences are well-formed frames; only a
+			 * session finds fault with them. */
+			ok = t.err == WIRE_OK && t.frames >= 1;
+		}
+		if (!ok || t.mismatch || t.bad_return)
+			fprintf(stderr,
+			    "%s: %s %s, decoded %zu frames, error %s%s%s\n",
+			    v->name, v->kind, v->expect, t.frames,
+			    wire_error_name(t.err),
+			    t.mismatch ? ", re-encodes differently" : "",
+			    t.bad_return ? ", bad return" : "");
+		CU_ASSERT_TRUE(ok);
+		CU_ASSERT_FALSE(t.mismatch);
+		CU_ASSERT_FALSE(t.bad_return);
+	}
+}
+
+static void
+test_vectors_split(void)
+{
+	for (size_t i = 0; i < n_vectors; i++) {
+		const struct vector *v = &vectors[i];
+		struct trace whole, part;
+		size_t bad = 0;
+
+		trace_split(v->data, v->len, v->len, &whole);
+		for (size_t s = 0; s <= v->len; s++) {
+			trace_split(v->data, v->len, s, &part);
+			if (!trace_equal(&whole, &part))
+				bad++;
+		}
+		if (bad)
+			fprintf(stderr, "%s: %zu splits decode differently\n",
+			    v->name, bad);
+		CU_ASSERT_EQUAL(bad, 0);
+	}
+}
+
+/* Vectors up to this size are cut at every length (each cut is copied to
+ * a buffer of exactly its size, so ASan sees any read past it); beyond it,
+ * at every length up to it and then at a stride. */
+#define TRUNCATE_ALL    16384
+#define TRUNCATE_STRIDE 251
+
+static void
+test_vectors_mutate(void)
+{
+	size_t problems = 0;
+
+	for (size_t i = 0; i < n_vectors; i++) {
+		const struct vector *v = &vectors[i];
+		struct trace t;
+
+		/* Bit flips in place: the buffer is exactly the vector. */
+		for (size_t bit = 0; bit < v->len * 8; bit++) {
+			v->data[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+			trace_split(v->data, v->len, v->len, &t);
+			v->data[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+			if (t.mismatch || t.bad_return) {
+				fprintf(stderr, "%s: bit %zu: %s\n", v->name,
+				    bit,
+				    t.mismatch ? "re-encodes differently"
+				               : "bad return");
+				problems++;
+			}
+		}
+		for (size_t cut = 0; cut < v->len;
+		     cut += cut < TRUNCATE_ALL ? 1 : TRUNCATE_STRIDE) {
+			uint8_t *copy = malloc(cut ? cut : 1);
+
+			CU_ASSERT_PTR_NOT_NULL_FATAL(copy);
+			memcpy(copy, v->data, cut);
+			trace_split(copy, cut, cut, &t);
+			free(copy);
+			if (t.mismatch || t.bad_return) {
+				fprintf(stderr, "%s: cut at %zu: %s\n", v->name,
+				    cut,
+				    t.mismatch ? "re-encodes differently"
+				               : "bad return");
+				problems++;
+			}
+			/* A cut valid frame is only ever "need more". */
+			if (!strcmp(v->kind, "valid") && cut > 0 &&
+			    t.err != WIRE_ERR_TRUNCATED) {
+				fprintf(stderr, "%s: cut at %zu: %s\n", v->name,
+				    cut, wire_error_name(t.err));
+				problems++;
+			}
+		}
+	}
+	CU_ASSERT_EQUAL(problems, 0);
+}
+
+static void
+test_vectors_free(void)
+{
+	vectors_free(vectors, n_vectors);
+	vectors = NULL;
+	n_vectors = 0;
+}
+
 static const struct cunit_test tests[] = {
     {"roundtrip_session", test_roundtrip_session},
     {"roundtrip_stream", test_roundtrip_stream},
     {"env", test_env},
     {"encode_rules", test_encode_rules},
     {"header_rules", test_header_rules},
+    {"max_payload", test_max_payload},
+    {"vectors_load", test_vectors_load},
+    {"vectors_manifest", test_vectors_manifest},
+    {"vectors_decode", test_vectors_decode},
+    {"vectors_split", test_vectors_split},
+    {"vectors_mutate", test_vectors_mutate},
+    {"vectors_free", test_vectors_free},
 };
 
 CUNIT_MAIN("frame", tests)
