@@ -122,9 +122,11 @@ vb_end(struct vb *v)
 	    (uint32_t)(v->len - v->frame_start - WIRE_HEADER_LEN));
 }
 
-/* Writes the buffer as NAME and its MANIFEST line, then empties it. */
+/* Writes the buffer as NAME and its MANIFEST line (with a fourth field,
+ * the scope, when scope is not NULL), then empties it. */
 static void
-mk_emit(struct mk *m, const char *name, const char *kind, const char *expect)
+mk_emit_scope(struct mk *m, const char *name, const char *kind,
+    const char *expect, const char *scope)
 {
 	char path[4096];
 	FILE *f;
@@ -137,8 +139,27 @@ mk_emit(struct mk *m, const char *name, const char *kind, const char *expect)
 		    strerror(errno));
 		m->failed = 1;
 	}
-	fprintf(m->manifest, "%-36s %-15s %s\n", name, kind, expect);
+	if (scope)
+		fprintf(m->manifest, "%-36s %-15s %-13s %s\n", name, kind,
+		    expect, scope);
+	else
+		fprintf(m->manifest, "%-36s %-15s %s\n", name, kind, expect);
 	m->vb.len = 0;
+}
+
+static void
+mk_emit(struct mk *m, const char *name, const char *kind, const char *expect)
+{
+	mk_emit_scope(m, name, kind, expect, NULL);
+}
+
+/* A session sequence the session must refuse with a RESET of the last
+ * frame's stream ("reset") or a GOAWAY ending the session ("goaway"). */
+static void
+mk_emit_session(
+    struct mk *m, const char *name, const char *expect, const char *scope)
+{
+	mk_emit_scope(m, name, "invalid-session", expect, scope);
 }
 
 /* HELLO fixed part. */
@@ -930,26 +951,26 @@ mk_sessions(struct mk *m)
 	vb_begin(v, WIRE_PING, 0);
 	vb_u64(v, 1);
 	vb_end(v);
-	mk_emit(m, "seq-ping-before-hello.bin", "invalid-session", "PROTOCOL");
+	mk_emit_session(m, "seq-ping-before-hello.bin", "PROTOCOL", "goaway");
 
 	put_client_hello(v);
 	put_client_hello(v);
-	mk_emit(m, "seq-hello-twice.bin", "invalid-session", "PROTOCOL");
+	mk_emit_session(m, "seq-hello-twice.bin", "PROTOCOL", "goaway");
 
 	/* The peer claims the session's own role. */
 	vb_begin(v, WIRE_HELLO, 0);
 	put_hello_fixed(
 	    v, WIRE_ROLE_SERVER, 1, 1, 0, 0, WIRE_DEFAULT_CONN_WINDOW);
 	vb_end(v);
-	mk_emit(m, "seq-hello-same-role.bin", "invalid-session", "PROTOCOL");
+	mk_emit_session(m, "seq-hello-same-role.bin", "PROTOCOL", "goaway");
 
 	/* Only protocol 2..3 offered; this implementation speaks 1. */
 	vb_begin(v, WIRE_HELLO, 0);
 	put_hello_fixed(
 	    v, WIRE_ROLE_CLIENT, 2, 3, 0, 0, WIRE_DEFAULT_CONN_WINDOW);
 	vb_end(v);
-	mk_emit(m, "seq-hello-no-common-version.bin", "invalid-session",
-	    "BAD_VERSION");
+	mk_emit_session(
+	    m, "seq-hello-no-common-version.bin", "BAD_VERSION", "goaway");
 
 	put_client_hello(v);
 	put_open_name(v, 1, "gateway", 80);
@@ -959,24 +980,23 @@ mk_sessions(struct mk *m)
 	vb_begin(v, WIRE_DATA, 1);
 	vb_str(v, "late");
 	vb_end(v);
-	mk_emit(
-	    m, "seq-data-on-closed.bin", "invalid-session", "STREAM_CLOSED");
+	mk_emit_session(m, "seq-data-on-closed.bin", "STREAM_CLOSED", "reset");
 
 	put_client_hello(v);
 	vb_begin(v, WIRE_DATA, 3);
 	vb_str(v, "who");
 	vb_end(v);
-	mk_emit(m, "seq-data-never-opened.bin", "invalid-session", "PROTOCOL");
+	mk_emit_session(m, "seq-data-never-opened.bin", "PROTOCOL", "goaway");
 
 	put_client_hello(v);
 	put_open_name(v, 2, "gateway", 80);
-	mk_emit(
-	    m, "seq-open-even-from-client.bin", "invalid-session", "PROTOCOL");
+	mk_emit_session(
+	    m, "seq-open-even-from-client.bin", "PROTOCOL", "goaway");
 
 	put_client_hello(v);
 	put_open_name(v, 5, "gateway", 80);
 	put_open_name(v, 3, "gateway", 80);
-	mk_emit(m, "seq-open-id-decreasing.bin", "invalid-session", "PROTOCOL");
+	mk_emit_session(m, "seq-open-id-decreasing.bin", "PROTOCOL", "goaway");
 
 	put_client_hello(v);
 	put_open_name(v, 1, "gateway", 80);
@@ -984,7 +1004,7 @@ mk_sessions(struct mk *m)
 	vb_u32(v, WIRE_ERR_CANCEL);
 	vb_end(v);
 	put_open_name(v, 1, "gateway", 80);
-	mk_emit(m, "seq-open-id-reused.bin", "invalid-session", "PROTOCOL");
+	mk_emit_session(m, "seq-open-id-reused.bin", "PROTOCOL", "goaway");
 
 	/* The opener may not send DATA before OPEN_RESULT: it has no send
 	 * window yet. */
@@ -993,8 +1013,8 @@ mk_sessions(struct mk *m)
 	vb_begin(v, WIRE_DATA, 1);
 	vb_str(v, "eager");
 	vb_end(v);
-	mk_emit(m, "seq-data-before-open-result.bin", "invalid-session",
-	    "PROTOCOL");
+	mk_emit_session(
+	    m, "seq-data-before-open-result.bin", "PROTOCOL", "reset");
 
 	/* The peer's connection window starts at its HELLO's conn_window
 	 * (16 MiB); adding 2^31-1 overflows it. */
@@ -1002,8 +1022,7 @@ mk_sessions(struct mk *m)
 	vb_begin(v, WIRE_WINDOW, 0);
 	vb_u32(v, WIRE_MAX_WINDOW);
 	vb_end(v);
-	mk_emit(
-	    m, "seq-window-overflow.bin", "invalid-session", "FLOW_CONTROL");
+	mk_emit_session(m, "seq-window-overflow.bin", "FLOW_CONTROL", "goaway");
 
 	/* The same for a stream window (256 KiB from its OPEN). */
 	put_client_hello(v);
@@ -1011,8 +1030,41 @@ mk_sessions(struct mk *m)
 	vb_begin(v, WIRE_WINDOW, 1);
 	vb_u32(v, WIRE_MAX_WINDOW - 1000);
 	vb_end(v);
-	mk_emit(m, "seq-stream-window-overflow.bin", "invalid-session",
-	    "FLOW_CONTROL");
+	mk_emit_session(
+	    m, "seq-stream-window-overflow.bin", "FLOW_CONTROL", "reset");
+
+	put_client_hello(v);
+	vb_begin(v, WIRE_WINDOW, 7);
+	vb_u32(v, 1024);
+	vb_end(v);
+	mk_emit_session(m, "seq-window-never-opened.bin", "PROTOCOL", "goaway");
+
+	/* Stream 2 has the session's own parity and it opened nothing. */
+	put_client_hello(v);
+	vb_begin(v, WIRE_OPEN_RESULT, 2);
+	vb_u32(v, WIRE_OK);
+	vb_u32(v, 65536);
+	vb_end(v);
+	mk_emit_session(
+	    m, "seq-open-result-never-opened.bin", "PROTOCOL", "goaway");
+
+	/* Only the acceptor answers an OPEN. */
+	put_client_hello(v);
+	put_open_name(v, 1, "gateway", 80);
+	vb_begin(v, WIRE_OPEN_RESULT, 1);
+	vb_u32(v, WIRE_OK);
+	vb_u32(v, 65536);
+	vb_end(v);
+	mk_emit_session(
+	    m, "seq-open-result-from-opener.bin", "PROTOCOL", "reset");
+
+	/* FIN comes after the last DATA, and DATA waits for OPEN_RESULT. */
+	put_client_hello(v);
+	put_open_name(v, 1, "gateway", 80);
+	vb_begin(v, WIRE_FIN, 1);
+	vb_end(v);
+	mk_emit_session(
+	    m, "seq-fin-before-open-result.bin", "PROTOCOL", "reset");
 }
 
 int
@@ -1044,7 +1096,9 @@ main(int argc, char **argv)
 	    " server-role session;\n"
 	    "#                   the session accepts them all; EXPECT is OK\n"
 	    "#   invalid-session the same, but the session fails with the error"
-	    " EXPECT at the last frame\n"
+	    " EXPECT at the last frame;\n"
+	    "#                   a fourth field says how: reset (RESET of that"
+	    " frame's stream) or goaway\n"
 	    "# In both session kinds the session under test answers no OPEN"
 	    " before the sequence ends.\n");
 	mk_valid(&m);

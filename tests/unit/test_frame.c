@@ -344,6 +344,9 @@ test_vectors_manifest(void)
 		           !strcmp(v->kind, "invalid-session")) {
 			code = vectors_error_code(v->expect);
 			CU_ASSERT_TRUE(code > 0);
+			if (!strcmp(v->kind, "invalid-session"))
+				CU_ASSERT_TRUE(!strcmp(v->scope, "reset") ||
+				               !strcmp(v->scope, "goaway"));
 		} else {
 			CU_ASSERT_STRING_EQUAL(v->kind, "valid-session");
 			CU_ASSERT_STRING_EQUAL(v->expect, "OK");

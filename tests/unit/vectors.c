@@ -2,7 +2,8 @@
 /*
  * vectors: the loader of proto/vectors shared by the codec and framebuf
  * tests (and usable by session tests that replay the session sequences).
- * MANIFEST lines are "FILE KIND EXPECT"; '#' starts a comment line.
+ * MANIFEST lines are "FILE KIND EXPECT [SCOPE]"; '#' starts a comment
+ * line.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -99,8 +100,8 @@ vectors_load(struct vector **ret_vectors, size_t *ret_n)
 		}
 		e = &v[n];
 		memset(e, 0, sizeof(*e));
-		if (sscanf(line, "%127s %31s %31s", e->name, e->kind,
-		        e->expect) != 3) {
+		if (sscanf(line, "%127s %31s %31s %15s", e->name, e->kind,
+		        e->expect, e->scope) < 3) {
 			ret = -EINVAL;
 			goto out;
 		}

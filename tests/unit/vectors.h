@@ -17,6 +17,7 @@ struct vector {
 	char name[128];  /* file name, e.g. "ping.bin" */
 	char kind[32];   /* valid, invalid, valid-session, invalid-session */
 	char expect[32]; /* type name, error name or OK */
+	char scope[16];  /* invalid-session: "reset" or "goaway"; else "" */
 	uint8_t *data;   /* exactly len bytes (owned) */
 	size_t len;
 };
