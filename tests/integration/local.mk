@@ -1,1 +1,8 @@
-# tests/integration/local.mk
+# tests/integration: end-to-end tests with real processes on loopback
+# (server, daemon, CLI, and tp-load as the application). Each test is a
+# self-contained script sourcing lib.sh; they skip (exit 77) only when a
+# prerequisite is truly missing.
+check_PROGRAMS += tests/integration/tp-load
+tests_integration_tp_load_SOURCES = tests/integration/tp-load.c
+tests_integration_tp_load_CFLAGS = $(TEST_CFLAGS)
+tests_integration_tp_load_LDADD = $(COMMON_LIBS)
