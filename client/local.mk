@@ -5,3 +5,8 @@ noinst_LIBRARIES += client/libtelepodd.a
 client_libtelepodd_a_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(LIBEVENT_OPENSSL_CFLAGS) $(OPENSSL_CFLAGS) $(CJSON_CFLAGS)
 client_libtelepodd_a_SOURCES = \
 	client/socks5.h client/socks5.c
+
+# The control protocol (client/ctl.*), shared by telepodd and the telepod CLI.
+noinst_LIBRARIES += client/libctl.a
+client_libctl_a_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(CJSON_CFLAGS)
+client_libctl_a_SOURCES = client/ctl.h client/ctl.c

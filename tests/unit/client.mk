@@ -5,3 +5,9 @@ TESTS += tests/unit/test_socks5
 tests_unit_test_socks5_SOURCES = tests/unit/test_socks5.c
 tests_unit_test_socks5_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_socks5_LDADD = client/libtelepodd.a $(TEST_LIBS)
+
+check_PROGRAMS += tests/unit/test_ctl
+TESTS += tests/unit/test_ctl
+tests_unit_test_ctl_SOURCES = tests/unit/test_ctl.c
+tests_unit_test_ctl_CFLAGS = $(TEST_CFLAGS) -pthread
+tests_unit_test_ctl_LDADD = client/libctl.a $(TEST_LIBS) -lpthread
