@@ -469,6 +469,79 @@ test_vectors_mutate(void)
 	CU_ASSERT_EQUAL(problems, 0);
 }
 
+/*
+ * Parses the numbers tables of proto/PROTOCOL.md (rows "| 0x12 | DATA |"
+ * under "Frame types", "| 16 | REFUSED |" under "Error codes") and checks
+ * them against wire.h both ways: every row names the code wire.c names, and
+ * every code wire.c knows has a row.
+ */
+static void
+test_spec_numbers(void)
+{
+	char path[4096], line[1024], name[64];
+	bool seen_type[256] = {false}, seen_err[256] = {false};
+	enum { NONE, TYPES, ERRORS } section = NONE;
+	size_t n_types = 0, n_errs = 0;
+	unsigned code;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/proto/PROTOCOL.md", vectors_srcdir());
+	f = fopen(path, "r");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+	while (fgets(line, sizeof(line), f)) {
+		if (!strncmp(line, "#", 1)) {
+			section = strstr(line, "Frame types")   ? TYPES
+			          : strstr(line, "Error codes") ? ERRORS
+			                                        : NONE;
+			continue;
+		}
+		if (section == TYPES &&
+		    sscanf(line, "| 0x%2x | %63[A-Z_] |", &code, name) == 2) {
+			const char *want = wire_type_name((uint8_t)code);
+
+			if (!want || strcmp(want, name))
+				fprintf(stderr,
+				    "PROTOCOL.md: type 0x%02x is %s, "
+				    "wire.h says %s\n",
+				    code, name, want ? want : "nothing");
+			CU_ASSERT_TRUE(want && !strcmp(want, name));
+			CU_ASSERT_FALSE(seen_type[code & 0xff]);
+			seen_type[code & 0xff] = true;
+			n_types++;
+		} else if (section == ERRORS &&
+		           sscanf(line, "| %u | %63[A-Z_] |", &code, name) ==
+		               2) {
+			const char *want = wire_error_name(code);
+
+			if (strcmp(want, name))
+				fprintf(stderr,
+				    "PROTOCOL.md: error %u is %s, "
+				    "wire.h says %s\n",
+				    code, name, want);
+			CU_ASSERT_STRING_EQUAL(want, name);
+			CU_ASSERT_TRUE_FATAL(code < 256);
+			CU_ASSERT_FALSE(seen_err[code]);
+			seen_err[code] = true;
+			n_errs++;
+		}
+	}
+	fclose(f);
+	for (code = 0; code < 256; code++) {
+		if (wire_type_name((uint8_t)code) && !seen_type[code]) {
+			fprintf(
+			    stderr, "PROTOCOL.md lacks type 0x%02x\n", code);
+			CU_FAIL("a frame type is missing from PROTOCOL.md");
+		}
+		if (strcmp(wire_error_name(code), "UNKNOWN") &&
+		    !seen_err[code]) {
+			fprintf(stderr, "PROTOCOL.md lacks error %u\n", code);
+			CU_FAIL("an error code is missing from PROTOCOL.md");
+		}
+	}
+	CU_ASSERT_TRUE(n_types >= 14);
+	CU_ASSERT_TRUE(n_errs >= 20);
+}
+
 static void
 test_vectors_free(void)
 {
@@ -490,6 +563,7 @@ static const struct cunit_test tests[] = {
     {"vectors_split", test_vectors_split},
     {"vectors_mutate", test_vectors_mutate},
     {"vectors_free", test_vectors_free},
+    {"spec_numbers", test_spec_numbers},
 };
 
 CUNIT_MAIN("frame", tests)
