@@ -6,3 +6,8 @@ check_PROGRAMS += tests/integration/tp-load
 tests_integration_tp_load_SOURCES = tests/integration/tp-load.c
 tests_integration_tp_load_CFLAGS = $(TEST_CFLAGS)
 tests_integration_tp_load_LDADD = $(COMMON_LIBS)
+
+# The scripts (executable, found in the source tree; tests/local.mk puts the
+# whole folder in the distribution). Each starts its own processes on
+# loopback and cleans up by PID.
+TESTS += tests/integration/lib-selftest.sh
