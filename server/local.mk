@@ -5,5 +5,7 @@ SERVER_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(LIBEVENT_OPENSSL_CFLAGS) $(OPE
 server_libserver_a_CFLAGS = $(SERVER_CFLAGS)
 server_libserver_a_SOURCES = \
 	server/env.h server/env.c \
-	server/dial.h server/dial.c
+	server/dial.h server/dial.c \
+	server/dnsmsg.h server/dnsmsg.c \
+	server/resolver.h server/resolver.c
 SERVER_LIBS = server/libserver.a $(COMMON_LIBS) $(CARES_LIBS)

@@ -13,3 +13,15 @@ TESTS += tests/unit/test_dial
 tests_unit_test_dial_SOURCES = tests/unit/test_dial.c
 tests_unit_test_dial_CFLAGS = $(SERVER_TEST_CFLAGS)
 tests_unit_test_dial_LDADD = $(SERVER_TEST_LIBS)
+
+check_PROGRAMS += tests/unit/test_resolver
+TESTS += tests/unit/test_resolver
+tests_unit_test_resolver_SOURCES = tests/unit/test_resolver.c tests/unit/dnsmasq.c tests/unit/dnsmasq.h
+tests_unit_test_resolver_CFLAGS = $(SERVER_TEST_CFLAGS)
+tests_unit_test_resolver_LDADD = $(SERVER_TEST_LIBS)
+
+check_PROGRAMS += tests/unit/test_dnsmsg
+TESTS += tests/unit/test_dnsmsg
+tests_unit_test_dnsmsg_SOURCES = tests/unit/test_dnsmsg.c tests/unit/dnsmasq.c tests/unit/dnsmasq.h
+tests_unit_test_dnsmsg_CFLAGS = $(SERVER_TEST_CFLAGS)
+tests_unit_test_dnsmsg_LDADD = $(SERVER_TEST_LIBS)
