@@ -4,3 +4,9 @@ TESTS += tests/unit/test_log
 tests_unit_test_log_SOURCES = tests/unit/test_log.c
 tests_unit_test_log_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_log_LDADD = $(TEST_LIBS)
+
+check_PROGRAMS += tests/unit/test_certs
+TESTS += tests/unit/test_certs
+tests_unit_test_certs_SOURCES = tests/unit/test_certs.c
+tests_unit_test_certs_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_certs_LDADD = $(TEST_LIBS)
