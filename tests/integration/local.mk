@@ -6,6 +6,12 @@ check_PROGRAMS += tests/integration/tp-load
 tests_integration_tp_load_SOURCES = tests/integration/tp-load.c
 tests_integration_tp_load_CFLAGS = $(TEST_CFLAGS)
 tests_integration_tp_load_LDADD = $(COMMON_LIBS)
+# tp-mkcert: a certificate with a chosen validity from a CA dir (expired
+# client certificates for the negative tests).
+check_PROGRAMS += tests/integration/tp-mkcert
+tests_integration_tp_mkcert_SOURCES = tests/integration/tp-mkcert.c
+tests_integration_tp_mkcert_CFLAGS = $(TEST_CFLAGS)
+tests_integration_tp_mkcert_LDADD = $(COMMON_LIBS)
 
 # The scripts (executable, found in the source tree; tests/local.mk puts the
 # whole folder in the distribution). Each starts its own processes on
