@@ -9,3 +9,10 @@ tests_unit_test_frame_SOURCES = tests/unit/test_frame.c \
 tests_unit_test_frame_CFLAGS = $(AM_CFLAGS) $(CUNIT_CFLAGS)
 tests_unit_test_frame_LDADD = proto/libproto.a $(CUNIT_LIBS)
 tests_fuzz_mkvectors_SOURCES = tests/fuzz/mkvectors.c
+
+check_PROGRAMS += tests/unit/test_framebuf
+TESTS += tests/unit/test_framebuf
+tests_unit_test_framebuf_SOURCES = tests/unit/test_framebuf.c \
+	tests/unit/vectors.h tests/unit/vectors.c
+tests_unit_test_framebuf_CFLAGS = $(AM_CFLAGS) $(CUNIT_CFLAGS) $(LIBEVENT_CFLAGS)
+tests_unit_test_framebuf_LDADD = common/libcommon.a proto/libproto.a $(LIBEVENT_LIBS) $(CUNIT_LIBS)
