@@ -318,6 +318,28 @@ tp_run_logged() {
 	return "$rc"
 }
 
+# tp_log_mark NAME: the current length (lines) of a process log, for
+# tp_wait_log.
+tp_log_mark() {
+	if [ -f "$TP_TMP/$1.log" ]; then
+		wc -l <"$TP_TMP/$1.log"
+	else
+		echo 0
+	fi
+}
+
+# tp_wait_log NAME MARK REGEX [SECONDS]: waits until a line after MARK in
+# NAME's log matches the extended REGEX (case-insensitive); prints it.
+tp_wait_log() {
+	local name=$1 mark=$2 re=$3 secs=${4:-5}
+	tp_retry "$secs" tp__log_has "$name" "$mark" "$re" || return 1
+	tail -n "+$((mark + 1))" "$TP_TMP/$name.log" | grep -i -E -m 1 -- "$re"
+}
+
+tp__log_has() {
+	tail -n "+$(($2 + 1))" "$TP_TMP/$1.log" 2>/dev/null | grep -q -i -E -- "$3"
+}
+
 # ---- telepod ---------------------------------------------------------------
 
 # tp_certs DIR [ARGS...]: a fresh CA, server and client certificates.
@@ -412,4 +434,25 @@ tp_load() {
 	local name=$1 secs=$2
 	shift 2
 	tp_run_logged "$name" "$secs" "$TP_LOAD" "$@"
+}
+
+# tp_setup_tunnel NAMESPACE [SERVER ARGS...]: the whole loopback world of a
+# test: certificates in $TP_TMP/tls, a tp-load echo server, telepod-server,
+# telepodd, a connected session. Sets TLS_DIR, ECHO_PORT, SERVER_PORT,
+# DAEMON_SOCK, SOCKS, SERVER_PID, DAEMON_PID.
+tp_setup_tunnel() {
+	local ns=$1
+	shift
+	TP_NAMESPACE=$ns
+	TLS_DIR=$TP_TMP/tls
+	tp_certs "$TLS_DIR"
+	tp_start_echo echo
+	SERVER_PORT=$(tp_free_port)
+	tp_start_server server "$SERVER_PORT" "$TLS_DIR" "$@"
+	SERVER_PID=$(tp_pid server)
+	tp_start_daemon daemon
+	DAEMON_PID=$(tp_pid daemon)
+	tp_connect "$DAEMON_SOCK" "127.0.0.1:$SERVER_PORT" "$TLS_DIR" "$ns"
+	SOCKS=$(tp_socks_addr "$DAEMON_SOCK") || fail "cannot read the daemon's SOCKS address"
+	tp_log "SOCKS entry $SOCKS, echo port $ECHO_PORT, server port $SERVER_PORT"
 }

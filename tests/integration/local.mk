@@ -16,4 +16,8 @@ tests_integration_tp_mkcert_LDADD = $(COMMON_LIBS)
 # The scripts (executable, found in the source tree; tests/local.mk puts the
 # whole folder in the distribution). Each starts its own processes on
 # loopback and cleans up by PID.
-TESTS += tests/integration/lib-selftest.sh
+TESTS += tests/integration/lib-selftest.sh \
+	tests/integration/tunnel-basic.sh \
+	tests/integration/negative.sh \
+	tests/integration/fault.sh \
+	tests/integration/ctl-auth.sh

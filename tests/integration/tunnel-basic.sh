@@ -1,0 +1,143 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+#
+# tunnel-basic: the tunnel end to end on loopback with the real programs:
+# telepod-server, telepodd (no TUN, SOCKS5 entry) and the telepod CLI, with
+# tp-load as the application. Byte-exact bulk and concurrent transfers, a
+# slow reader that must not hold up other streams nor swell the daemon,
+# half-close both ways, SOCKS errors, curl, and the pod environment.
+set -u
+. "$(dirname "$0")/lib.sh"
+tp_init tunnel-basic
+tp_need_programs
+
+ENV_FILE=$TP_TMP/pod.env
+cat >"$ENV_FILE" <<'EOF'
+# the pod's environment, as telepod-server --env-file reads it
+TP_ITEST_PLAIN=hello
+export TP_ITEST_SPACES="two words"
+TP_ITEST_EQUALS='a=b=c'
+TP_ITEST_TRICKY="it's a \$HOME; \"quoted\""
+EOF
+
+tp_step "set-up: certificates, echo server, telepod-server --env-file, telepodd, connect"
+tp_setup_tunnel itest --env-file "$ENV_FILE"
+tp_ok "SOCKS entry at $SOCKS"
+state=$(tp_conn_state "$DAEMON_SOCK") || fail "no connection in telepod status -o json"
+[ "$state" = connected ] || fail "telepod status says the connection is \"$state\", not connected"
+tp_ok "telepod status: connected"
+
+tp_step "100 MiB round trip through SOCKS5 (IPv4 address form), byte-exact, then half-close and EOF"
+tp_load load 120 echo --socks "$SOCKS" --target "127.0.0.1:$ECHO_PORT" \
+	--bytes 100M --seed 1 --timeout 100 ||
+	fail "the 100 MiB echo through the tunnel failed"
+tp_ok "100 MiB echoed exactly"
+
+tp_step "200 concurrent streams (DOMAINNAME form, localhost), each 256 KiB and checked"
+tp_load load 90 echo --socks "$SOCKS" --target "localhost:$ECHO_PORT" \
+	--streams 200 --bytes 256k --seed 2 --timeout 60 ||
+	fail "200 concurrent streams through the tunnel failed"
+tp_ok "200 streams exact"
+
+tp_step "a slow reader (64 KiB/s) beside 4 fast streams: the fast ones finish within 10 s, RSS of telepodd and telepod-server grows < 64 MiB"
+tp_load load 90 slow --socks "$SOCKS" --target "127.0.0.1:$ECHO_PORT" \
+	--slow-rate 64k --streams 4 --bytes 16M --warmup 2 --hold 2 \
+	--max-seconds 10 --watch-pid "$DAEMON_PID" --watch-pid "$SERVER_PID" \
+	--rss-limit 64M --seed 3 --timeout 60 ||
+	fail "a slow reader held up other streams, or memory grew without bound"
+tp_ok "fast streams unaffected, memory bounded"
+
+tp_step "half-close, client first: send 8 MiB, shutdown(SHUT_WR), still receive all 8 MiB, then EOF"
+tp_load load 60 echo --socks "$SOCKS" --target "127.0.0.1:$ECHO_PORT" \
+	--bytes 8M --shut early --seed 4 --timeout 40 ||
+	fail "client-first half-close through the tunnel failed"
+tp_ok "echo complete after our FIN, then the server's EOF"
+
+tp_step "half-close, server first: the server sends 4 MiB and FIN while we still send 4 MiB after it"
+tp_load load 60 halfclose --socks "$SOCKS" --target "127.0.0.1:$ECHO_PORT" \
+	--bytes 4M --seed 5 --timeout 40 ||
+	fail "server-first half-close through the tunnel failed"
+tp_ok "both directions complete"
+
+tp_step "SOCKS CONNECT to a name that does not exist: reply 4 (host unreachable) within 5 s"
+tp_load load 30 connect --socks "$SOCKS" --target "no-such-name.invalid:80" \
+	--expect 4 --max-seconds 5 --timeout 20 ||
+	fail "a nonexistent name did not give SOCKS reply 4 quickly"
+tp_ok "reply 4"
+
+tp_step "SOCKS CONNECT to a closed port: reply 5 (connection refused)"
+closed=$(tp_free_port)
+tp_load load 30 connect --socks "$SOCKS" --target "127.0.0.1:$closed" \
+	--expect 5 --max-seconds 5 --timeout 20 ||
+	fail "a closed port did not give SOCKS reply 5"
+tp_ok "reply 5"
+
+tp_step "curl --socks5-hostname: a nonexistent name fails fast"
+if command -v curl >/dev/null 2>&1; then
+	t0=$(tp_now_ms)
+	rc=0
+	tp_run_logged curl 20 curl -sS --max-time 15 --socks5-hostname "$SOCKS" \
+		"http://no-such-name.invalid/" || rc=$?
+	t=$(($(tp_now_ms) - t0))
+	[ "$rc" != 0 ] || fail "curl succeeded for a nonexistent name"
+	[ "$rc" != 28 ] && [ "$rc" != 124 ] || fail "curl timed out (exit $rc) instead of failing fast"
+	[ "$t" -lt 5000 ] || fail "curl took $t ms to fail"
+	tp_ok "curl exit $rc after $t ms"
+
+	tp_step "curl --socks5-hostname http://localhost:PORT/ against the HTTP mode of the echo server"
+	body=$(timeout 20 curl -sS --max-time 15 --socks5-hostname "$SOCKS" \
+		"http://localhost:$ECHO_PORT/index.html" 2>"$TP_TMP/curl.err") ||
+		fail "curl through the tunnel failed: $(cat "$TP_TMP/curl.err")"
+	[ "$body" = "tp-load http ok" ] || fail "curl got \"$body\""
+	tp_ok "got \"$body\""
+else
+	tp_log "curl is not installed: curl checks skipped"
+fi
+
+tp_step "environment: telepod env -o json carries the --env-file variables"
+js=$(tp_cli "$DAEMON_SOCK" env -o json) || fail "telepod env -o json failed: $js"
+envjson() {
+	printf '%s\n' "$js" | tp_json "env.$1" 2>/dev/null ||
+		printf '%s\n' "$js" | tp_json "$1" 2>/dev/null
+}
+for pair in "TP_ITEST_PLAIN=hello" "TP_ITEST_SPACES=two words" \
+	"TP_ITEST_EQUALS=a=b=c" "TP_ITEST_TRICKY=it's a \$HOME; \"quoted\""; do
+	name=${pair%%=*}
+	want=${pair#*=}
+	got=$(envjson "$name") || fail "$name missing from telepod env -o json: $js"
+	[ "$got" = "$want" ] || fail "$name is \"$got\" in telepod env -o json, not \"$want\""
+done
+tp_ok "4 variables with their exact values"
+
+tp_step "environment: telepod env -o sh evaluates to the same values in sh"
+sh_out=$(tp_cli "$DAEMON_SOCK" env -o sh) || fail "telepod env -o sh failed: $sh_out"
+printf '%s\n' "$sh_out" >"$TP_TMP/env.sh"
+got=$(sh -c '. "$1" && printf "%s|%s" "$TP_ITEST_SPACES" "$TP_ITEST_TRICKY"' sh "$TP_TMP/env.sh") ||
+	fail "the output of telepod env -o sh does not run in sh: $sh_out"
+[ "$got" = "two words|it's a \$HOME; \"quoted\"" ] ||
+	fail "telepod env -o sh quotes wrongly: sh sees \"$got\""
+tp_ok "quoting survives sh"
+
+tp_step "environment: telepod env -o dotenv lists them"
+dot=$(tp_cli "$DAEMON_SOCK" env -o dotenv) || fail "telepod env -o dotenv failed: $dot"
+printf '%s\n' "$dot" | grep -q '^TP_ITEST_PLAIN=' || fail "no TP_ITEST_PLAIN line in: $dot"
+tp_ok "dotenv lines present"
+
+tp_step "telepod run -- env shows the variables; run -- sh -c 'exit 7' returns 7"
+out=$(tp_cli "$DAEMON_SOCK" run -- env) || fail "telepod run -- env failed: $out"
+printf '%s\n' "$out" | grep -qx 'TP_ITEST_PLAIN=hello' || fail "telepod run -- env lacks TP_ITEST_PLAIN=hello"
+printf '%s\n' "$out" | grep -qx 'TP_ITEST_SPACES=two words' || fail "telepod run -- env lacks TP_ITEST_SPACES=two words"
+rc=0
+tp_cli "$DAEMON_SOCK" run -- sh -c 'exit 7' >/dev/null || rc=$?
+[ "$rc" = 7 ] || fail "telepod run -- sh -c 'exit 7' returned $rc, not 7"
+tp_ok "variables present, exit status 7 passed through"
+
+tp_step "telepod quit ends the session; telepod-server exits 0 on SIGTERM"
+tp_cli "$DAEMON_SOCK" quit >/dev/null || fail "telepod quit failed"
+n=$(tp_status_json "$DAEMON_SOCK" | tp_json connections) || fail "telepod status -o json failed after quit"
+[ "$n" = "[]" ] || fail "connections left after quit: $n"
+tp_stop server TERM 10
+[ "$TP_WAIT_RC" = 0 ] || fail "telepod-server exited $TP_WAIT_RC on SIGTERM, not 0"
+tp_ok "session gone, server exit 0"
+
+tp_pass
