@@ -5,6 +5,7 @@ common_libcommon_a_SOURCES = \
 	common/log.h common/log.c \
 	common/mux.h common/mux.c \
 	common/framebuf.h common/framebuf.c \
+	common/tls.h common/tls.c \
 	common/certs.h common/certs.c
 
 # Link line for programs using common/ and proto/.
