@@ -51,6 +51,7 @@ for src in tests/fuzz/fuzz_*.c; do
 	fi
 	targets="$targets $name"
 done
+# shellcheck disable=SC2086 # a list of names, split on purpose
 set -- $targets
 if [ $# = 0 ]; then
 	echo "run.sh: no tests/fuzz/fuzz_*.c targets" >&2
@@ -66,6 +67,7 @@ for name in "$@"; do
 	pkgs=$(field "$line" 3)
 	pkgflags=
 	if [ -n "$pkgs" ]; then
+		# shellcheck disable=SC2086 # a list of modules
 		pkgflags=$(pkg-config --cflags --libs $pkgs)
 	fi
 	# shellcheck disable=SC2086
@@ -93,7 +95,7 @@ for name in "$@"; do
 
 	runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$work/$name.log" | tail -n 1)
 	cov=$(grep -o 'cov: [0-9]*' "$work/$name.log" | tail -n 1 | cut -d' ' -f2)
-	units=$(ls "$corpus" | wc -l)
+	units=$(find "$corpus" -type f | wc -l)
 	if [ $status != 0 ] || grep -q -e 'ERROR: AddressSanitizer' -e 'ERROR: libFuzzer' \
 		-e 'runtime error:' -e 'SUMMARY: UndefinedBehaviorSanitizer' "$work/$name.log"; then
 		echo "$name: FAIL (exit $status) after ${runs:-?} runs; log follows, inputs in $out/$name-crash-*"
