@@ -86,8 +86,14 @@ struct bufferevent *tls_bufferevent_connect(
  *   telepod-client, issued by telepod-ca-1a2b3c4d) is not signed by the CA in
  *   /x/ca.crt (telepod-ca-99aabbcc) (certificate mismatch: were the
  *   certificates made by the same `telepod certs create`?)"
- *   "the client is not speaking TLS (plain TCP or HTTP?) ..."
- *   "TLS version mismatch: ..."
+ *   "certificate verify failed: the client's certificate (CN telepod-client)
+ *   expired on 2025-01-31 12:00:00 UTC; create new certificates ..."
+ *   "the server refused our certificate: it has expired, or ..."
+ *   "the client sent no certificate; ..."
+ *   "the client is not speaking TLS (plain TCP? it sent an HTTP request);
+ *   check that it is a telepod client (telepodd) and that the address and
+ *   port are right"
+ *   "TLS version mismatch: the client does not speak TLS 1.3, ..."
  */
 const char *tls_describe_error(struct bufferevent *bev, char *buf, size_t len);
 
