@@ -304,8 +304,9 @@ struct tps_server {
 	unsigned long next_id;
 	struct tps_result results[TPL_MAX_RESULTS];
 	size_t nresults;
-	size_t next_result;  /* ring: the oldest is overwritten */
-	uint64_t corrupt_at; /* ECHO: flip this payload byte (self-test) */
+	size_t next_result;     /* ring: the oldest is overwritten */
+	uint64_t corrupt_at;    /* ECHO: flip this payload byte (self-test) */
+	struct tps_conn *conns; /* live connections, freed at shutdown */
 };
 
 struct tps_conn {
@@ -322,6 +323,8 @@ struct tps_conn {
 	uint64_t rx;     /* payload bytes received */
 	uint64_t hash;   /* FNV over payload received (SINK, HALFSRV) */
 	struct tps_result *result;
+	struct tps_conn *prev;
+	struct tps_conn *next;
 };
 
 static void tps_read_cb(struct bufferevent *bev, void *arg);
@@ -331,6 +334,12 @@ static void
 tps_conn_free(struct tps_conn *c)
 {
 	log_info("conn %lu: closed, received %" PRIu64 " bytes", c->id, c->rx);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		c->srv->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
 	bufferevent_free(c->bev);
 	if (c->rate)
 		ev_token_bucket_cfg_free(c->rate);
@@ -754,6 +763,10 @@ tps_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 		port = ntohs(sin6->sin6_port);
 	}
 	log_info("conn %lu: accepted from %s port %d", c->id, host, port);
+	c->next = srv->conns;
+	if (srv->conns)
+		srv->conns->prev = c;
+	srv->conns = c;
 	bufferevent_setcb(c->bev, tps_read_cb, tps_write_cb, tps_event_cb, c);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 }
@@ -902,6 +915,8 @@ tpl_cmd_serve(int argc, char **argv)
 	log_info("stopping after %lu connections", srv->next_id);
 	rc = TPL_EXIT_OK;
 out:
+	while (srv->conns)
+		tps_conn_free(srv->conns);
 	for (size_t i = 0; i < srv->nlisteners; i++)
 		evconnlistener_free(srv->listeners[i]);
 	if (srv->base)
