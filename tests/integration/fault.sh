@@ -39,7 +39,10 @@ tp_wait_pid "$transfer_pid" 20 || fail "tp-load still runs 20 s after the server
 t=$(($(tp_now_ms) - t_kill))
 [ "$TP_WAIT_RC" = 3 ] || fail "tp-load exited $TP_WAIT_RC, not 3 (stream failed)"
 [ "$t" -le "$FAIL_BOUND_MS" ] || fail "the stream failed only after $t ms"
-why=$(grep -m 1 'stream 0:' "$TP_TMP/transfer.log")
+why=$(grep -m 1 'stream 0:' "$TP_TMP/transfer.log") || fail "tp-load did not say why the stream failed"
+# "... after N bytes sent, M received" or "EOF after M of N bytes received".
+got=$(printf '%s' "$why" | sed -n -e 's/.* sent, \([0-9]*\) received.*/\1/p' -e 's/.*EOF after \([0-9]*\) of .*/\1/p')
+[ "${got:-0}" -gt 0 ] || fail "the kill did not land mid-stream: $why"
 tp_ok "after $t ms: $why"
 
 tp_step "telepod status shows the session reconnecting"

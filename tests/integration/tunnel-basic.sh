@@ -26,6 +26,8 @@ tp_ok "SOCKS entry at $SOCKS"
 state=$(tp_conn_state "$DAEMON_SOCK") || fail "no connection in telepod status -o json"
 [ "$state" = connected ] || fail "telepod status says the connection is \"$state\", not connected"
 tp_ok "telepod status: connected"
+rss_start=$(tp_rss_kb "$DAEMON_PID")
+tp_log "telepodd RSS at start: $rss_start KiB"
 
 tp_step "100 MiB round trip through SOCKS5 (IPv4 address form), byte-exact, then half-close and EOF"
 tp_load load 120 echo --socks "$SOCKS" --target "127.0.0.1:$ECHO_PORT" \
@@ -45,7 +47,13 @@ tp_load load 90 slow --socks "$SOCKS" --target "127.0.0.1:$ECHO_PORT" \
 	--max-seconds 10 --watch-pid "$DAEMON_PID" --watch-pid "$SERVER_PID" \
 	--rss-limit 64M --seed 3 --timeout 60 ||
 	fail "a slow reader held up other streams, or memory grew without bound"
-tp_ok "fast streams unaffected, memory bounded"
+# Also against the daemon's RSS right after it connected (tp-load's own
+# baseline is taken when it starts, after the bulk tests above).
+rss_max=$(sed -n "s/^pid $DAEMON_PID: RSS [0-9]* KiB at start, \([0-9]*\) KiB at most.*/\1/p" "$TP_TMP/load.log" | tail -n 1)
+[ -n "$rss_max" ] || fail "tp-load did not report telepodd's RSS"
+[ "$rss_max" -le $((rss_start + 65536)) ] ||
+	fail "telepodd's RSS reached $rss_max KiB, more than 64 MiB above the $rss_start KiB it had after connecting"
+tp_ok "fast streams unaffected; telepodd RSS at most $rss_max KiB (start $rss_start KiB)"
 
 tp_step "half-close, client first: send 8 MiB, shutdown(SHUT_WR), still receive all 8 MiB, then EOF"
 tp_load load 60 echo --socks "$SOCKS" --target "127.0.0.1:$ECHO_PORT" \
