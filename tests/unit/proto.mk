@@ -16,3 +16,10 @@ tests_unit_test_framebuf_SOURCES = tests/unit/test_framebuf.c \
 	tests/unit/vectors.h tests/unit/vectors.c
 tests_unit_test_framebuf_CFLAGS = $(AM_CFLAGS) $(CUNIT_CFLAGS) $(LIBEVENT_CFLAGS)
 tests_unit_test_framebuf_LDADD = common/libcommon.a proto/libproto.a $(LIBEVENT_LIBS) $(CUNIT_LIBS)
+
+# The frame fuzz target, replayed over the vectors with a plain main().
+check_PROGRAMS += tests/fuzz/fuzz_frame_replay
+TESTS += tests/fuzz/fuzz_frame_replay
+tests_fuzz_fuzz_frame_replay_SOURCES = tests/fuzz/fuzz_frame.c \
+	tests/fuzz/replay.c tests/unit/vectors.h tests/unit/vectors.c
+tests_fuzz_fuzz_frame_replay_LDADD = proto/libproto.a
