@@ -10,3 +10,13 @@ client_libtelepodd_a_SOURCES = \
 noinst_LIBRARIES += client/libctl.a
 client_libctl_a_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(CJSON_CFLAGS)
 client_libctl_a_SOURCES = client/ctl.h client/ctl.c
+
+# The telepod CLI; its daemon-free logic (cliutil) is a library for tests.
+noinst_LIBRARIES += client/libcli.a
+client_libcli_a_CFLAGS = $(AM_CFLAGS) $(CJSON_CFLAGS)
+client_libcli_a_SOURCES = client/cliutil.h client/cliutil.c
+
+bin_PROGRAMS += client/telepod
+client_telepod_SOURCES = client/cli.c
+client_telepod_CFLAGS = $(AM_CFLAGS) $(CJSON_CFLAGS) $(OPENSSL_CFLAGS)
+client_telepod_LDADD = client/libcli.a client/libctl.a $(COMMON_LIBS)
