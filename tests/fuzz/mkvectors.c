@@ -914,9 +914,10 @@ mk_invalid_payload(struct mk *m)
 /*
  * Session sequences: every frame is well formed on its own; the session
  * rules make the last one an error. They are what a client-role peer sends
- * to a fresh server-role session that leaves every OPEN pending (it sends
- * no OPEN_RESULT before the sequence ends), so the outcome does not depend
- * on how or when the session would answer and a test can replay them.
+ * to a fresh server-role session that advertises HOSTNAMES and leaves every
+ * OPEN pending (it sends no OPEN_RESULT before the sequence ends), so the
+ * outcome does not depend on how or when the session would answer and a
+ * test can replay them.
  */
 static void
 mk_sessions(struct mk *m)
@@ -1090,7 +1091,7 @@ main(int argc, char **argv)
 	fprintf(m.manifest,
 	    "# telepod protocol test vectors, written by tests/fuzz/mkvectors.c"
 	    " (do not edit).\n"
-	    "# One vector per line: FILE KIND EXPECT. See proto/PROTOCOL.md,"
+	    "# One vector per line: FILE KIND EXPECT [SCOPE]. See proto/PROTOCOL.md,"
 	    " \"Test vectors\".\n"
 	    "#   valid           one frame; EXPECT is its type name\n"
 	    "#   invalid         frames; decoding fails with the error EXPECT\n"
@@ -1101,8 +1102,9 @@ main(int argc, char **argv)
 	    " EXPECT at the last frame;\n"
 	    "#                   a fourth field says how: reset (RESET of that"
 	    " frame's stream) or goaway\n"
-	    "# In both session kinds the session under test answers no OPEN"
-	    " before the sequence ends.\n");
+	    "# In both session kinds the session under test advertises"
+	    " HOSTNAMES and answers no OPEN\n"
+	    "# before the sequence ends.\n");
 	mk_valid(&m);
 	mk_invalid_header(&m);
 	mk_invalid_payload(&m);
