@@ -5,7 +5,7 @@
 check_PROGRAMS += tests/unit/test_frame tests/fuzz/mkvectors
 TESTS += tests/unit/test_frame tests/fuzz/vectors-check.sh
 tests_unit_test_frame_SOURCES = tests/unit/test_frame.c \
-	tests/unit/vectors.h tests/unit/vectors.c
+	tests/unit/vectors.h tests/unit/vectors.c tests/unit/cunit_main.h
 tests_unit_test_frame_CFLAGS = $(AM_CFLAGS) $(CUNIT_CFLAGS)
 tests_unit_test_frame_LDADD = proto/libproto.a $(CUNIT_LIBS)
 tests_fuzz_mkvectors_SOURCES = tests/fuzz/mkvectors.c
@@ -13,7 +13,7 @@ tests_fuzz_mkvectors_SOURCES = tests/fuzz/mkvectors.c
 check_PROGRAMS += tests/unit/test_framebuf
 TESTS += tests/unit/test_framebuf
 tests_unit_test_framebuf_SOURCES = tests/unit/test_framebuf.c \
-	tests/unit/vectors.h tests/unit/vectors.c
+	tests/unit/vectors.h tests/unit/vectors.c tests/unit/cunit_main.h
 tests_unit_test_framebuf_CFLAGS = $(AM_CFLAGS) $(CUNIT_CFLAGS) $(LIBEVENT_CFLAGS)
 tests_unit_test_framebuf_LDADD = common/libcommon.a proto/libproto.a $(LIBEVENT_LIBS) $(CUNIT_LIBS)
 
