@@ -25,3 +25,9 @@ TESTS += tests/unit/test_dnsmsg
 tests_unit_test_dnsmsg_SOURCES = tests/unit/test_dnsmsg.c tests/unit/dnsmasq.c tests/unit/dnsmasq.h
 tests_unit_test_dnsmsg_CFLAGS = $(SERVER_TEST_CFLAGS)
 tests_unit_test_dnsmsg_LDADD = $(SERVER_TEST_LIBS)
+
+check_PROGRAMS += tests/unit/test_server
+TESTS += tests/unit/test_server
+tests_unit_test_server_SOURCES = tests/unit/test_server.c tests/unit/dnsmasq.c tests/unit/dnsmasq.h
+tests_unit_test_server_CFLAGS = $(SERVER_TEST_CFLAGS)
+tests_unit_test_server_LDADD = $(SERVER_TEST_LIBS)
