@@ -11,3 +11,9 @@ TESTS += tests/unit/test_ctl
 tests_unit_test_ctl_SOURCES = tests/unit/test_ctl.c
 tests_unit_test_ctl_CFLAGS = $(TEST_CFLAGS) -pthread
 tests_unit_test_ctl_LDADD = client/libctl.a $(TEST_LIBS) -lpthread
+
+check_PROGRAMS += tests/unit/test_cli
+TESTS += tests/unit/test_cli
+tests_unit_test_cli_SOURCES = tests/unit/test_cli.c
+tests_unit_test_cli_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_cli_LDADD = client/libcli.a client/libctl.a $(TEST_LIBS)
