@@ -15,3 +15,4 @@ bin_PROGRAMS += server/telepod-server
 server_telepod_server_SOURCES = server/main.c
 server_telepod_server_CFLAGS = $(SERVER_CFLAGS)
 server_telepod_server_LDADD = $(SERVER_LIBS)
+EXTRA_DIST += server/README.md

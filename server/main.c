@@ -43,6 +43,8 @@
 
 struct server_opts {
 	const char *listen;
+	struct sockaddr_storage listen_ss;
+	int listen_len;
 	const char *tls_dir;
 	const char *subnets;
 	const char *env_file;
@@ -277,6 +279,28 @@ server_namespace(const char *flag, char *out, size_t cap)
 	return 0;
 }
 
+/* Parses --listen: "0.0.0.0:8443", "[::]:8443"; the port is required. */
+static int
+server_parse_listen(const char *addr, struct server_opts *o)
+{
+	int len = (int)sizeof(o->listen_ss);
+
+	memset(&o->listen_ss, 0, sizeof(o->listen_ss));
+	if (evutil_parse_sockaddr_port(
+	        addr, (struct sockaddr *)&o->listen_ss, &len) < 0 ||
+	    (o->listen_ss.ss_family == AF_INET &&
+	        ((struct sockaddr_in *)&o->listen_ss)->sin_port == 0) ||
+	    (o->listen_ss.ss_family == AF_INET6 &&
+	        ((struct sockaddr_in6 *)&o->listen_ss)->sin6_port == 0)) {
+		log_err("--listen: \"%s\" is not ADDR:PORT (e.g. 0.0.0.0:8443 "
+		        "or [::]:8443)",
+		    addr);
+		return -EINVAL;
+	}
+	o->listen_len = len;
+	return 0;
+}
+
 static int
 server_parse_args(int argc, char **argv, struct server_opts *o)
 {
@@ -426,6 +450,8 @@ server_parse_args(int argc, char **argv, struct server_opts *o)
 		log_err("--listen and --tls-dir are required; see --help");
 		return -EINVAL;
 	}
+	if (server_parse_listen(o->listen, o) < 0)
+		return -EINVAL;
 	if (o->subnets && server_check_subnets(o->subnets) < 0)
 		return -EINVAL;
 	if (!server_domain_ok(o->cluster_domain, 253)) {
@@ -594,31 +620,16 @@ server_on_signal(evutil_socket_t sig, short what, void *arg)
 /* --- start-up -------------------------------------------------------- */
 
 static int
-server_listen(struct server *srv, const char *addr)
+server_listen(struct server *srv, const struct server_opts *o)
 {
-	struct sockaddr_storage ss;
-	int len = (int)sizeof(ss);
-
-	memset(&ss, 0, sizeof(ss));
-	if (evutil_parse_sockaddr_port(addr, (struct sockaddr *)&ss, &len) <
-	        0 ||
-	    (ss.ss_family == AF_INET &&
-	        ((struct sockaddr_in *)&ss)->sin_port == 0) ||
-	    (ss.ss_family == AF_INET6 &&
-	        ((struct sockaddr_in6 *)&ss)->sin6_port == 0)) {
-		log_err("--listen: \"%s\" is not ADDR:PORT (e.g. 0.0.0.0:8443 "
-		        "or [::]:8443)",
-		    addr);
-		return -EINVAL;
-	}
 	srv->listener = evconnlistener_new_bind(srv->base, server_on_accept,
 	    srv,
 	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_REUSEABLE,
-	    128, (struct sockaddr *)&ss, len);
+	    128, (const struct sockaddr *)&o->listen_ss, o->listen_len);
 	if (!srv->listener) {
 		int err = errno;
 
-		log_err("cannot listen on %s: %s", addr, strerror(err));
+		log_err("cannot listen on %s: %s", o->listen, strerror(err));
 		return -err;
 	}
 	evconnlistener_set_error_cb(srv->listener, server_on_accept_error);
@@ -752,7 +763,7 @@ main(int argc, char **argv)
 		log_err("out of memory");
 		goto out;
 	}
-	if (server_listen(&srv, o.listen) < 0)
+	if (server_listen(&srv, &o) < 0)
 		goto out;
 
 	log_info("listening on %s: TLS 1.3, client certificates signed by "
