@@ -4,7 +4,15 @@
 noinst_LIBRARIES += client/libtelepodd.a
 client_libtelepodd_a_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(LIBEVENT_OPENSSL_CFLAGS) $(OPENSSL_CFLAGS) $(CJSON_CFLAGS)
 client_libtelepodd_a_SOURCES = \
-	client/socks5.h client/socks5.c
+	client/socks5.h client/socks5.c \
+	client/socksd.h client/socksd.c \
+	client/conn.h client/conn.c \
+	client/daemon.h client/daemon.c
+
+sbin_PROGRAMS += client/telepodd
+client_telepodd_SOURCES = client/telepodd.c
+client_telepodd_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(OPENSSL_CFLAGS) $(CJSON_CFLAGS)
+client_telepodd_LDADD = client/libtelepodd.a client/libctl.a $(COMMON_LIBS)
 
 # The control protocol (client/ctl.*), shared by telepodd and the telepod CLI.
 noinst_LIBRARIES += client/libctl.a

@@ -1,0 +1,381 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * telepodd: the telepod daemon on a developer's machine. It serves the
+ * `telepod` CLI on a unix control socket, holds one TLS tunnel session per
+ * connected namespace and offers a SOCKS5 entry into them. This file is
+ * the process: options, daemonizing, signals, the pidfile; the state lives
+ * in client/daemon.
+ *
+ * Without --foreground the process forks after parsing its options; the
+ * child sets everything up and tells the parent through a pipe whether it
+ * is listening, so `telepodd` returns only once the daemon is usable (or
+ * prints why it is not and exits 1).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "client/ctl.h"
+#include "client/daemon.h"
+#include "common/log.h"
+
+#define TELEPODD_DEFAULT_SOCKS "127.0.0.1:1080"
+/* After SIGTERM, sessions drain for at most this long. */
+#define TELEPODD_STOP_DEADLINE_S 5
+
+struct telepodd_opts {
+	bool foreground;
+	const char *socket_path;
+	const char *socks_addr;
+	const char *pidfile;
+	const char *log_file;
+	const char *group;
+	enum log_level level;
+	unsigned debug;
+};
+
+struct telepodd {
+	struct event_base *base;
+	struct daemon *daemon;
+	struct event *sigterm;
+	struct event *sigint;
+	struct event *deadline;
+	bool stopping;
+};
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: telepodd [--foreground] [--socket PATH] [--socks IP:PORT]\n"
+	    "                [--log-level LEVEL] [--debug=CATS] [--pidfile PATH]\n"
+	    "                [--log-file PATH] [--group NAME]\n"
+	    "\n"
+	    "The telepod daemon: holds the TLS tunnel sessions to telepod-server\n"
+	    "that `telepod connect` asks for, and a SOCKS5 entry into them.\n"
+	    "\n"
+	    "  --foreground      stay in the foreground (systemd, launchd, tests)\n"
+	    "  --socket PATH     control socket (default %s)\n"
+	    "  --socks IP:PORT   SOCKS5 entry (default %s; port 0 picks one,\n"
+	    "                    shown by `telepod status`)\n"
+	    "  --log-level L     err, warn, info (default) or debug\n"
+	    "  --debug=CATS      debug categories: mux,dns,tun,tls,kube,ctl,all\n"
+	    "  --pidfile PATH    write the process id there\n"
+	    "  --log-file PATH   log there instead of stderr\n"
+	    "  --group NAME      give the control socket this group (mode 0660)\n",
+	    CTL_DEFAULT_SOCKET, TELEPODD_DEFAULT_SOCKS);
+}
+
+static int
+parse_opts(int argc, char **argv, struct telepodd_opts *o)
+{
+	static const struct option longopts[] = {
+	    {"foreground", no_argument, NULL, 'f'},
+	    {"socket", required_argument, NULL, 's'},
+	    {"socks", required_argument, NULL, 'S'},
+	    {"log-level", required_argument, NULL, 'l'},
+	    {"debug", required_argument, NULL, 'd'},
+	    {"pidfile", required_argument, NULL, 'p'},
+	    {"log-file", required_argument, NULL, 'L'},
+	    {"group", required_argument, NULL, 'g'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {NULL, 0, NULL, 0},
+	};
+	int ch;
+
+	memset(o, 0, sizeof(*o));
+	o->socket_path = CTL_DEFAULT_SOCKET;
+	o->socks_addr = TELEPODD_DEFAULT_SOCKS;
+	o->level = LOG_LEVEL_INFO;
+	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'f':
+			o->foreground = true;
+			break;
+		case 's':
+			o->socket_path = optarg;
+			break;
+		case 'S':
+			o->socks_addr = optarg;
+			break;
+		case 'l':
+			if (log_parse_level(optarg, &o->level) < 0) {
+				fprintf(stderr,
+				    "telepodd: unknown log level \"%s\"; use err, warn, info or debug\n",
+				    optarg);
+				return 2;
+			}
+			break;
+		case 'd':
+			if (log_parse_debug(optarg, &o->debug) < 0) {
+				fprintf(stderr,
+				    "telepodd: unknown debug category in \"%s\"; use mux,dns,tun,tls,kube,ctl or all\n",
+				    optarg);
+				return 2;
+			}
+			o->level = LOG_LEVEL_DEBUG;
+			break;
+		case 'p':
+			o->pidfile = optarg;
+			break;
+		case 'L':
+			o->log_file = optarg;
+			break;
+		case 'g':
+			o->group = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		case 'V':
+			printf("telepodd %s\n", PACKAGE_VERSION);
+			exit(0);
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "telepodd: unexpected argument \"%s\"\n",
+		    argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+	if (o->socket_path[0] == '\0') {
+		fprintf(stderr, "telepodd: --socket needs a path\n");
+		return 2;
+	}
+	return 0;
+}
+
+static void
+stopped_cb(void *arg)
+{
+	struct telepodd *t = arg;
+
+	event_base_loopexit(t->base, NULL);
+}
+
+static void
+deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct telepodd *t = arg;
+
+	log_warn("sessions did not close within %d s; exiting anyway",
+	    TELEPODD_STOP_DEADLINE_S);
+	event_base_loopexit(t->base, NULL);
+}
+
+static void
+signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct telepodd *t = arg;
+	struct timeval tv = {TELEPODD_STOP_DEADLINE_S, 0};
+
+	if (t->stopping) {
+		log_info("second signal: exiting now");
+		event_base_loopexit(t->base, NULL);
+		return;
+	}
+	t->stopping = true;
+	log_info("%s: closing sessions and exiting",
+	    sig == SIGTERM ? "SIGTERM" : "SIGINT");
+	event_add(t->deadline, &tv);
+	daemon_stop(t->daemon, stopped_cb, t);
+}
+
+static int
+write_pidfile(const char *path)
+{
+	char buf[32];
+	int fd, n, r = 0;
+
+	fd = open(
+	    path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd < 0)
+		return -errno;
+	n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+	if (write(fd, buf, (size_t)n) != n)
+		r = -EIO;
+	close(fd);
+	return r;
+}
+
+/* Forks; the parent waits for the child's word and exits with it. Returns
+ * in the child the pipe's write end. */
+static int
+daemonize(void)
+{
+	int p[2], null;
+	pid_t pid;
+	char msg[1024];
+	ssize_t n;
+
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		fprintf(stderr, "telepodd: pipe: %s\n", strerror(errno));
+		exit(1);
+	}
+	pid = fork();
+	if (pid < 0) {
+		fprintf(stderr, "telepodd: fork: %s\n", strerror(errno));
+		exit(1);
+	}
+	if (pid > 0) {
+		close(p[1]);
+		n = read(p[0], msg, sizeof(msg) - 1);
+		if (n == 1 && msg[0] == '\0')
+			exit(0);
+		if (n > 0) {
+			msg[n] = '\0';
+			fprintf(stderr, "telepodd: %s\n", msg);
+		} else {
+			fprintf(stderr,
+			    "telepodd: the daemon exited during start-up\n");
+		}
+		exit(1);
+	}
+	close(p[0]);
+	if (setsid() < 0)
+		exit(1);
+	if (chdir("/") < 0)
+		exit(1);
+	null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (null >= 0) {
+		dup2(null, STDIN_FILENO);
+		dup2(null, STDOUT_FILENO);
+		close(null);
+	}
+	return p[1];
+}
+
+/* Reports the start-up result: to the waiting parent when detached (which
+ * prints an error itself), else to the log. */
+static void
+report_start(int fd, const char *err)
+{
+	ssize_t n;
+
+	if (fd < 0) {
+		if (err)
+			log_err("%s", err);
+		return;
+	}
+	if (err)
+		n = write(fd, err, strlen(err));
+	else
+		n = write(fd, "", 1);
+	(void)n;
+	close(fd);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct telepodd_opts o;
+	struct telepodd t;
+	struct daemon_config cfg;
+	char err[1024];
+	FILE *logf = NULL;
+	int r, notify = -1, null;
+
+	r = parse_opts(argc, argv, &o);
+	if (r)
+		return r;
+	signal(SIGPIPE, SIG_IGN);
+	log_init("telepodd", o.level);
+	log_set_debug(o.debug);
+	memset(&t, 0, sizeof(t));
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.socket_path = o.socket_path;
+	cfg.socks_addr = o.socks_addr;
+	cfg.socket_mode = 0660;
+	cfg.socket_gid = (gid_t)-1;
+	if (o.group) {
+		struct group *g = getgrnam(o.group);
+
+		if (!g) {
+			fprintf(stderr, "telepodd: no group \"%s\"\n", o.group);
+			return 1;
+		}
+		cfg.socket_gid = g->gr_gid;
+	}
+	if (o.log_file) {
+		logf = fopen(o.log_file, "ae");
+		if (!logf) {
+			fprintf(stderr, "telepodd: cannot open %s: %s\n",
+			    o.log_file, strerror(errno));
+			return 1;
+		}
+		setvbuf(logf, NULL, _IOLBF, 0);
+		log_set_file(logf);
+	}
+	if (!o.foreground)
+		notify = daemonize();
+
+	t.base = event_base_new();
+	if (!t.base) {
+		report_start(notify, "cannot create the event loop");
+		return 1;
+	}
+	r = daemon_new(t.base, &cfg, &t.daemon, err, sizeof(err));
+	if (r < 0) {
+		report_start(notify, err);
+		event_base_free(t.base);
+		return 1;
+	}
+	t.sigterm = evsignal_new(t.base, SIGTERM, signal_cb, &t);
+	t.sigint = evsignal_new(t.base, SIGINT, signal_cb, &t);
+	t.deadline = evtimer_new(t.base, deadline_cb, &t);
+	if (!t.sigterm || !t.sigint || !t.deadline ||
+	    evsignal_add(t.sigterm, NULL) < 0 ||
+	    evsignal_add(t.sigint, NULL) < 0) {
+		report_start(notify, "cannot set up signal handling");
+		return 1;
+	}
+	if (o.pidfile && (r = write_pidfile(o.pidfile)) < 0) {
+		snprintf(err, sizeof(err), "cannot write the pidfile %s: %s",
+		    o.pidfile, strerror(-r));
+		report_start(notify, err);
+		daemon_free(t.daemon);
+		event_base_free(t.base);
+		return 1;
+	}
+	if (notify >= 0 && !logf) {
+		/* Detached: nobody reads stderr any more. */
+		null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+		if (null >= 0) {
+			dup2(null, STDERR_FILENO);
+			close(null);
+		}
+	}
+	report_start(notify, NULL);
+	log_info("telepodd %s: control socket %s, SOCKS5 on %s",
+	    PACKAGE_VERSION, o.socket_path, daemon_socks_address(t.daemon));
+
+	event_base_dispatch(t.base);
+
+	daemon_free(t.daemon);
+	if (o.pidfile)
+		unlink(o.pidfile);
+	event_free(t.sigterm);
+	event_free(t.sigint);
+	event_free(t.deadline);
+	event_base_free(t.base);
+	log_info("stopped");
+	log_set_file(NULL);
+	if (logf)
+		fclose(logf);
+	return 0;
+}
