@@ -59,6 +59,8 @@ struct world {
 	/* Echo listener. */
 	struct evconnlistener *echo;
 	uint16_t echo_port;
+	struct bufferevent *echo_conns[16]; /* freed by world_free */
+	size_t n_echo;
 	/* Last open result. */
 	int open_calls;
 	uint32_t open_err;
@@ -106,25 +108,43 @@ echo_read(struct bufferevent *bev, void *arg)
 	bufferevent_write_buffer(bev, bufferevent_get_input(bev));
 }
 
+/* Output drained after the client's FIN: send ours. */
+static void
+echo_drained(struct bufferevent *bev, void *arg)
+{
+	shutdown(bufferevent_getfd(bev), SHUT_WR);
+	bufferevent_disable(bev, EV_WRITE);
+}
+
 static void
 echo_event(struct bufferevent *bev, short what, void *arg)
 {
-	/* On EOF, answer with our own FIN once the output is written. */
-	if (what & BEV_EVENT_EOF) {
-		shutdown(bufferevent_getfd(bev), SHUT_WR);
-		bufferevent_disable(bev, EV_READ);
+	/* On EOF, answer with our own FIN once the echo is written. The
+	 * connection itself is freed by world_free. */
+	bufferevent_disable(bev, EV_READ);
+	if (!(what & BEV_EVENT_EOF)) {
+		bufferevent_disable(bev, EV_WRITE);
 		return;
 	}
-	bufferevent_free(bev);
+	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		echo_drained(bev, arg);
+	else
+		bufferevent_setcb(bev, NULL, echo_drained, NULL, arg);
 }
 
 static void
 echo_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
     int len, void *arg)
 {
+	struct world *w = arg;
 	struct bufferevent *bev = bufferevent_socket_new(
 	    evconnlistener_get_base(l), fd, BEV_OPT_CLOSE_ON_FREE);
 
+	if (w->n_echo == sizeof(w->echo_conns) / sizeof(*w->echo_conns)) {
+		bufferevent_free(bev);
+		return;
+	}
+	w->echo_conns[w->n_echo++] = bev;
 	bufferevent_setcb(bev, echo_read, NULL, echo_event, arg);
 	bufferevent_enable(bev, EV_READ | EV_WRITE);
 }
@@ -329,6 +349,8 @@ world_free(struct world *w)
 	w->client = NULL;
 	if (w->echo)
 		evconnlistener_free(w->echo);
+	for (size_t i = 0; i < w->n_echo; i++)
+		bufferevent_free(w->echo_conns[i]);
 	run_until(w->base, &never, 50);
 	resolver_free(w->resolver);
 	env_clear(&w->env);
