@@ -2,12 +2,13 @@
 
 # telepodd's modules, in a library so tests/unit can link them.
 noinst_LIBRARIES += client/libtelepodd.a
-client_libtelepodd_a_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(LIBEVENT_OPENSSL_CFLAGS) $(OPENSSL_CFLAGS) $(CJSON_CFLAGS)
+client_libtelepodd_a_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(LIBEVENT_OPENSSL_CFLAGS) $(OPENSSL_CFLAGS) $(CJSON_CFLAGS) $(LIBNL_CFLAGS) $(LIBNL_ROUTE_CFLAGS)
 client_libtelepodd_a_SOURCES = \
 	client/socks5.h client/socks5.c \
 	client/socksd.h client/socksd.c \
 	client/conn.h client/conn.c \
-	client/daemon.h client/daemon.c
+	client/daemon.h client/daemon.c \
+	client/cidr.h client/cidr.c
 
 sbin_PROGRAMS += client/telepodd
 client_telepodd_SOURCES = client/telepodd.c

@@ -17,3 +17,9 @@ TESTS += tests/unit/test_cli
 tests_unit_test_cli_SOURCES = tests/unit/test_cli.c
 tests_unit_test_cli_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_cli_LDADD = client/libcli.a client/libctl.a $(TEST_LIBS)
+
+check_PROGRAMS += tests/unit/test_cidr
+TESTS += tests/unit/test_cidr
+tests_unit_test_cidr_SOURCES = tests/unit/test_cidr.c
+tests_unit_test_cidr_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_cidr_LDADD = client/libtelepodd.a $(TEST_LIBS)
