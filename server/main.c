@@ -654,7 +654,6 @@ main(int argc, char **argv)
 	size_t n_ext = 0;
 	char ns[256], search[FRAME_MAX_EXT_VALUE + 1], software[64];
 	char err[TLS_ERROR_MAX];
-	extern char **environ;
 	int r, status = 1;
 
 	memset(&srv, 0, sizeof(srv));
