@@ -96,11 +96,14 @@ cli_failed(const struct cliutil_args *a, const cJSON *resp)
 {
 	const cJSON *code = cJSON_GetObjectItemCaseSensitive(resp, "code");
 	const cJSON *msg = cJSON_GetObjectItemCaseSensitive(resp, "error");
-	char text[2048];
+	char text[2048], token[64];
 
 	cliutil_clean(text, sizeof(text),
 	    cJSON_IsString(msg) ? msg->valuestring : "telepodd refused");
-	cli_err(a, "%s", text);
+	/* The stable code too, for scripts and bug reports. */
+	cliutil_clean(token, sizeof(token),
+	    cJSON_IsString(code) ? code->valuestring : "unknown");
+	cli_err(a, "%s [%s]", text, token);
 	if (cJSON_IsString(code) &&
 	    strcmp(code->valuestring, CTL_E_NOT_CONNECTED) == 0)
 		return CLIUTIL_EXIT_NOT_CONNECTED;
@@ -175,6 +178,11 @@ cli_connect(const struct cliutil_args *a)
 		goto out;
 	}
 	printf("Connected to namespace %s via %s\n", a->ns, a->server);
+	it = cJSON_GetObjectItemCaseSensitive(resp, "warning");
+	if (cJSON_IsString(it) && it->valuestring[0]) {
+		cliutil_clean(err, sizeof(err), it->valuestring);
+		fprintf(stderr, "telepod: warning: %s\n", err);
+	}
 	it = cJSON_GetObjectItemCaseSensitive(resp, "socks");
 	if (cJSON_IsString(it)) {
 		cliutil_clean(err, sizeof(err), it->valuestring);

@@ -1300,6 +1300,26 @@ cliutil_status_render(FILE *out, const cJSON *status)
 		}
 		if (!first)
 			fputc('\n', out);
+		/* Announced but not routed (no TUN): reachable via SOCKS5. */
+		subnets = first ? cJSON_GetObjectItemCaseSensitive(
+		                      c, "cluster_subnets")
+		                : NULL;
+		if (!cJSON_IsArray(subnets))
+			subnets = NULL;
+		cJSON_ArrayForEach(s, subnets)
+		{
+			char sn[64];
+
+			if (!cJSON_IsString(s))
+				continue;
+			cliutil_clean(sn, sizeof(sn), s->valuestring);
+			fprintf(out, "%s%s",
+			    first ? "  cluster subnets (via SOCKS5): " : ", ",
+			    sn);
+			first = false;
+		}
+		if (!first)
+			fputc('\n', out);
 		if (cJSON_IsString(le) && le->valuestring[0]) {
 			char msg[1024];
 

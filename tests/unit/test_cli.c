@@ -795,7 +795,8 @@ test_status_render(void)
 	    "\"uptime_s\":63,\"reconnects\":1,\"last_error\":"
 	    "\"tls: \\u001b[31mexpired\\nx\"},"
 	    "{\"namespace\":\"other-namespace\",\"state\":\"reconnecting\","
-	    "\"owner_uid\":1001}]}");
+	    "\"owner_uid\":1001,\"subnets\":[],\"cluster_subnets\":"
+	    "[\"10.0.0.0/8\",\"fd00::/8\"]}]}");
 	const char *row, *row2, *head;
 
 	CU_ASSERT_PTR_NOT_NULL(strstr(out,
@@ -815,6 +816,10 @@ test_status_render(void)
 	row2 = strstr(out, "other-namespace  reconnecting  -      ");
 	CU_ASSERT_PTR_NOT_NULL(row2);
 	CU_ASSERT_TRUE(head < row && row < row2);
+	CU_ASSERT_PTR_NOT_NULL(strstr(
+	    out, "  cluster subnets (via SOCKS5): 10.0.0.0/8, fd00::/8\n"));
+	/* Shown only when nothing is routed: not under the first row. */
+	CU_ASSERT_TRUE(strstr(out, "cluster subnets") > row2);
 	free(out);
 
 	out = render("{\"ok\":true,\"daemon\":{\"version\":\"0.1.0\"},"
