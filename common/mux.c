@@ -46,7 +46,7 @@
 /* DATA is batched up to this many bytes per frame. */
 #define MUX_DATA_BATCH (64u * 1024u)
 /* Recently reset stream ids remembered to drop in-flight frames silently. */
-#define MUX_RECENT_RESETS 64
+#define MUX_RECENT_RESETS 256
 /* Carrier reading pauses while its output holds this many times the cap
  * (only a peer that does not read our answers gets there). */
 #define MUX_CARRIER_PAUSE_FACTOR 4
@@ -456,6 +456,8 @@ mux_send_open_result(struct mux_session *s, uint32_t id, uint32_t err,
 	f.u.open_result.msg = msg;
 	f.u.open_result.msg_len = mux_msg_len(msg);
 	mux_send_frame(s, &f);
+	if (err != WIRE_OK)
+		s->recent[s->recent_pos++ % MUX_RECENT_RESETS] = id;
 }
 
 static void
@@ -540,7 +542,6 @@ mux_session_close(struct mux_session *s, uint32_t err, const char *reason,
 	    reason ? strlen(reason) : 0);
 	s->state = MUX_S_CLOSING;
 	evtimer_del(s->timer);
-	bufferevent_disable(s->carrier, EV_READ);
 	log_debug(LOG_CAT_MUX, "session %u: closing: %s (%s)", s->log_id,
 	    wire_error_name(err), s->close_reason);
 
@@ -584,11 +585,13 @@ mux_violation(struct mux_session *s, uint32_t err, const char *why)
 	mux_session_close(s, err, why, true, true);
 }
 
-/* After a stream ended: a going-away session closes with its last one. */
+/* After a stream or request ended: a going-away session closes with its
+ * last one. */
 static void
 mux_check_drained(struct mux_session *s)
 {
-	if (s->state != MUX_S_READY || !TAILQ_EMPTY(&s->all))
+	if (s->state != MUX_S_READY || !TAILQ_EMPTY(&s->all) ||
+	    s->requests.count > 0)
 		return;
 	if (s->local_goaway || s->peer_goaway)
 		mux_session_close(s, s->goaway_err, s->goaway_msg, false, true);
@@ -945,7 +948,12 @@ mux_stream_attach(struct mux_stream *st, struct bufferevent *local)
 	    (uint32_t)evbuffer_get_length(bufferevent_get_output(local));
 	bufferevent_setcb(local, mux_local_read_cb, mux_local_write_cb,
 	    mux_local_event_cb, st);
-	bufferevent_setwatermark(local, EV_READ, 0, s->read_cap);
+	/* A bufferevent_pair moves at most up to our read high watermark,
+	 * even when its partner flushes with BEV_FINISHED, and delivers the
+	 * EOF anyway: the rest would be lost behind our FIN. Pair ends only
+	 * get what their partner wrote, and only while we read. */
+	bufferevent_setwatermark(
+	    local, EV_READ, 0, bufferevent_getfd(local) >= 0 ? s->read_cap : 0);
 	bufferevent_setwatermark(local, EV_WRITE, s->stream_window / 2, 0);
 	bufferevent_set_max_single_read(local, MUX_DATA_BATCH);
 	bufferevent_disable(local, EV_READ);
@@ -1229,7 +1237,9 @@ mux_on_window(struct mux_session *s, const struct frame *f)
 	st = mux_frame_stream(s, f->h.stream_id, "WINDOW for no stream");
 	if (!st)
 		return;
-	if (st->state == MUX_ST_OPENING) {
+	if (st->state != MUX_ST_OPEN) {
+		/* Nothing was received that needs credit before the stream
+		 * is open, whoever opened it. */
 		mux_stream_violation(
 		    st, WIRE_ERR_PROTOCOL, "WINDOW before OPEN_RESULT");
 		return;
@@ -1355,6 +1365,7 @@ mux_on_dns_answer(struct mux_session *s, const struct frame *f)
 	if (s->cbs.on_dns_answer)
 		s->cbs.on_dns_answer(s, id, f->u.dns_answer.error,
 		    f->u.dns_answer.msg, f->u.dns_answer.msg_len, s->arg);
+	mux_check_drained(s);
 }
 
 static void
@@ -1378,6 +1389,7 @@ mux_on_env_reply(struct mux_session *s, const struct frame *f)
 	mux_map_del(&s->requests, id);
 	if (s->cbs.on_env_reply)
 		s->cbs.on_env_reply(s, id, f->u.env_reply.error, f, s->arg);
+	mux_check_drained(s);
 }
 
 static void
@@ -1501,7 +1513,16 @@ mux_carrier_read_cb(struct bufferevent *bev, void *arg)
 
 	mux_enter(s);
 	s->last_rx_ms = mux_now_ms();
-	mux_process_input(s);
+	if (s->state >= MUX_S_CLOSING) {
+		/* Decided to close: whatever the peer still sends is
+		 * dropped (reading stays on so a pair peer can take our
+		 * GOAWAY). */
+		struct evbuffer *in = bufferevent_get_input(bev);
+
+		evbuffer_drain(in, evbuffer_get_length(in));
+	} else {
+		mux_process_input(s);
+	}
 	mux_leave(s);
 }
 
@@ -1804,8 +1825,10 @@ mux_session_goaway(struct mux_session *s, uint32_t error, const char *msg)
 		mux_session_close(s, error, msg, false, false);
 	} else {
 		mux_send_goaway(s, error, msg);
-		if (TAILQ_EMPTY(&s->all) || s->state != MUX_S_READY)
+		if (s->state != MUX_S_READY)
 			mux_session_close(s, error, msg, false, true);
+		else
+			mux_check_drained(s);
 	}
 	mux_leave(s);
 	return 0;
@@ -2114,6 +2137,9 @@ mux_cancel_dns_query(struct mux_session *s, uint32_t id)
 	if ((uintptr_t)mux_map_get(&s->requests, id) != MUX_REQ_DNS)
 		return -ENOENT;
 	mux_map_del(&s->requests, id);
+	mux_enter(s);
+	mux_check_drained(s);
+	mux_leave(s);
 	return 0;
 }
 
@@ -2170,6 +2196,9 @@ mux_cancel_env_request(struct mux_session *s, uint32_t id)
 	if ((uintptr_t)mux_map_get(&s->requests, id) != MUX_REQ_ENV)
 		return -ENOENT;
 	mux_map_del(&s->requests, id);
+	mux_enter(s);
+	mux_check_drained(s);
+	mux_leave(s);
 	return 0;
 }
 
@@ -2206,11 +2235,14 @@ mux_send_env_reply(struct mux_session *s, uint32_t id, uint32_t error,
 		if (nl < 1 || nl > FRAME_MAX_ENV_NAME ||
 		    strchr(vars[i].name, '='))
 			return -EINVAL;
-		if (vl > FRAME_MAX_ENV_VALUE)
-			return -EMSGSIZE;
 		size += 2 + nl + 4 + vl;
-		if (size > WIRE_HEADER_LEN + WIRE_MAX_PAYLOAD)
+		if (vl > FRAME_MAX_ENV_VALUE ||
+		    size > WIRE_HEADER_LEN + WIRE_MAX_PAYLOAD) {
+			/* The spec's answer to an environment that does not
+			 * fit one frame. */
+			mux_send_env_reply(s, id, WIRE_ERR_RESOURCE, NULL, 0);
 			return -EMSGSIZE;
+		}
 	}
 	buf = malloc(size);
 	if (!buf)

@@ -12,9 +12,17 @@
  * mux_session_new; nothing blocks. Every callback may call any mux function,
  * including mux_session_free (the free is deferred until the mux's own
  * stack unwinds). Callbacks are never called from inside mux_session_new,
- * mux_session_start or mux_stream_open; mux_stream_reset, mux_stream_reject,
- * mux_session_goaway and mux_session_free may call stream callbacks
- * (open_cb, MUX_STREAM_CLOSED) synchronously, as documented below.
+ * mux_session_start, mux_stream_open or the mux_send_* functions;
+ * mux_stream_accept, mux_stream_reset, mux_stream_reject,
+ * mux_session_goaway, mux_cancel_* and mux_session_free may call callbacks
+ * synchronously, as documented below.
+ *
+ * Locals: a socket bufferevent (create it with BEV_OPT_CLOSE_ON_FREE; the
+ * mux uses bufferevent_getfd() for shutdown(SHUT_WR) and SO_LINGER 0, so do
+ * not hand it a TLS bufferevent) or one end of a bufferevent_pair (the
+ * owner keeps the other end and signals EOF with bufferevent_flush(end,
+ * EV_WRITE, BEV_FINISHED); the mux does the same towards it). The process
+ * must ignore SIGPIPE.
  */
 #ifndef TELEPOD_COMMON_MUX_H
 #define TELEPOD_COMMON_MUX_H
@@ -126,8 +134,11 @@ struct mux_callbacks {
 	 */
 	void (*on_closed)(struct mux_session *s, uint32_t error,
 	    const char *reason, void *arg);
-	/* The peer sent GOAWAY: no new mux_stream_open; existing streams go on.
-	 * Informational (on_closed follows when the session ends). */
+	/* The peer sent GOAWAY. A drain (OK/SHUTDOWN): no new
+	 * mux_stream_open, our opens it will not process fail with SHUTDOWN,
+	 * the rest go on and the session closes (on_closed with the peer's
+	 * error and message) when no stream or request of ours is left. Any
+	 * other error: on_closed follows at once. */
 	void (*on_goaway)(
 	    struct mux_session *s, uint32_t error, const char *msg, void *arg);
 	/*
@@ -177,12 +188,14 @@ int mux_session_new(struct event_base *base, struct bufferevent *carrier,
 int mux_session_start(struct mux_session *s);
 
 /*
- * Starts a graceful shutdown: sends GOAWAY(error, msg) naming the highest
- * peer stream we will still process; later peer OPENs are answered
- * OPEN_RESULT SHUTDOWN and mux_stream_open fails with -ESHUTDOWN. Existing
- * streams finish; when the last one ends the carrier is flushed and
- * on_closed(error) is called (at once if no stream is open). The owner may
- * free the session earlier after its own drain deadline. Returns 0,
+ * Starts a graceful shutdown (a drain: error WIRE_OK or WIRE_ERR_SHUTDOWN):
+ * sends GOAWAY(error, msg) naming the highest peer stream we will still
+ * process; later peer OPENs are answered OPEN_RESULT SHUTDOWN and
+ * mux_stream_open fails with -ESHUTDOWN. Existing streams and our pending
+ * requests finish; when the last one ends the carrier is flushed and
+ * on_closed(error, msg) is called (from inside this call when nothing is
+ * open). The owner may free the session earlier after its own drain
+ * deadline. Before mux_session_start it closes silently. Returns 0,
  * -EALREADY when already going away, -ENOTCONN when closed.
  */
 int mux_session_goaway(struct mux_session *s, uint32_t error, const char *msg);
@@ -315,9 +328,11 @@ int mux_cancel_env_request(struct mux_session *s, uint32_t id);
 /*
  * Answers the peer's request id with n variables (borrowed; names 1..1024
  * bytes without '=', values <= 131072 bytes, n <= 4096) or, when error is
- * non-zero, with no variables. Builds and sends the ENV_REPLY. Returns 0,
- * -EINVAL (a bad name or count), -EMSGSIZE (does not fit one frame of
- * WIRE_MAX_PAYLOAD), -ENOTCONN or -ENOMEM.
+ * non-zero, with no variables. Builds and sends the ENV_REPLY (its buffer
+ * is wiped once written). Returns 0, -EINVAL (a bad name or count; nothing
+ * sent), -EMSGSIZE (a value over the limit or the whole over one frame of
+ * WIRE_MAX_PAYLOAD: a RESOURCE reply was sent instead, as the spec says),
+ * -ENOTCONN or -ENOMEM.
  */
 int mux_send_env_reply(struct mux_session *s, uint32_t id, uint32_t error,
     const struct mux_kv *vars, size_t n);

@@ -16,3 +16,10 @@ TESTS += tests/unit/test_tls
 tests_unit_test_tls_SOURCES = tests/unit/test_tls.c
 tests_unit_test_tls_CFLAGS = $(TEST_CFLAGS) $(LIBEVENT_OPENSSL_CFLAGS)
 tests_unit_test_tls_LDADD = $(TEST_LIBS)
+
+check_PROGRAMS += tests/unit/test_mux
+TESTS += tests/unit/test_mux
+tests_unit_test_mux_SOURCES = tests/unit/test_mux.c \
+	tests/unit/vectors.h tests/unit/vectors.c
+tests_unit_test_mux_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_mux_LDADD = $(TEST_LIBS)
