@@ -59,7 +59,7 @@ tp_load load 20 connect --socks "$SOCKS" --target "127.0.0.1:$ECHO_PORT" \
 tp_ok "refused while down"
 
 tp_step "the server comes back on the same port; new streams work within $((BACK_BOUND_MS / 1000)) s"
-tp_start_server server2 "$SERVER_PORT" "$TLS_DIR"
+tp_start_server server2 "$SERVER_PORT" "$TLS_DIR" "${TP_SERVER_ARGS[@]}"
 t_up=$(tp_now_ms)
 attempts=0
 while :; do

@@ -201,7 +201,7 @@ tp_wait_pid() {
 		sleep 0.05
 	done
 	TP_WAIT_RC=0
-	wait "$pid" 2>/dev/null || TP_WAIT_RC=$?
+	{ wait "$pid"; } 2>/dev/null || TP_WAIT_RC=$?
 	return 0
 }
 
@@ -227,6 +227,11 @@ tp_stop() {
 # tp_running NAME: true while the process is alive.
 tp_running() {
 	tp_pid_running "$(tp_pid "$1")"
+}
+
+# tp_is_asan_build FILE: true when FILE was built with AddressSanitizer.
+tp_is_asan_build() {
+	grep -q -a -m 1 AddressSanitizer "$1" 2>/dev/null
 }
 
 # tp_rss_kb PID: resident memory in KiB.
@@ -362,6 +367,33 @@ tp_start_echo() {
 	tp_log "$name listens on port $ECHO_PORT"
 }
 
+# tp_start_dns NAME: a private dnsmasq on 127.0.0.1 (when installed) that
+# the server resolves with, so name tests do not depend on the host's DNS:
+# echo.itest.test has A 127.0.0.1, names under .invalid are NXDOMAIN at
+# once, nothing is forwarded. Sets DNS_PORT and TP_SERVER_DNS_ARGS (the
+# server flags that use it); without dnsmasq both stay empty and the server
+# uses the system resolver. Sets ECHO_NAME to a name of 127.0.0.1 that the
+# server resolves (echo.itest.test, or localhost without dnsmasq).
+tp_start_dns() {
+	local name=$1 bin=${TP_DNSMASQ:-/usr/sbin/dnsmasq}
+	DNS_PORT=
+	TP_SERVER_DNS_ARGS=()
+	ECHO_NAME=localhost
+	if [ ! -x "$bin" ]; then
+		tp_log "$bin is not installed: the server uses the system resolver"
+		return 0
+	fi
+	DNS_PORT=$(tp_free_port)
+	tp_spawn "$name" "$bin" --keep-in-foreground --conf-file=/dev/null \
+		--no-resolv --no-hosts --bind-interfaces --listen-address=127.0.0.1 \
+		--port="$DNS_PORT" --pid-file="$TP_TMP/$name.pid" --log-facility=- --user=root --group=root \
+		--local=/test/ --local=/invalid/ --host-record=echo.itest.test,127.0.0.1
+	tp_wait_port "$DNS_PORT" 10 "$name"
+	printf 'nameserver 127.0.0.1\noptions ndots:1 timeout:1 attempts:2\n' >"$TP_TMP/resolv.conf"
+	TP_SERVER_DNS_ARGS=(--resolv-conf "$TP_TMP/resolv.conf" --dns-servers "127.0.0.1:$DNS_PORT")
+	ECHO_NAME=echo.itest.test
+}
+
 # tp_start_server NAME PORT TLSDIR [ARGS...]: telepod-server on 127.0.0.1.
 tp_start_server() {
 	local name=$1 port=$2 tls=$3
@@ -437,9 +469,10 @@ tp_load() {
 }
 
 # tp_setup_tunnel NAMESPACE [SERVER ARGS...]: the whole loopback world of a
-# test: certificates in $TP_TMP/tls, a tp-load echo server, telepod-server,
-# telepodd, a connected session. Sets TLS_DIR, ECHO_PORT, SERVER_PORT,
-# DAEMON_SOCK, SOCKS, SERVER_PID, DAEMON_PID.
+# test: certificates in $TP_TMP/tls, a tp-load echo server, a private DNS
+# server, telepod-server, telepodd, a connected session. Sets TLS_DIR,
+# ECHO_PORT, ECHO_NAME, SERVER_PORT, DAEMON_SOCK, SOCKS, SERVER_PID,
+# DAEMON_PID, TP_SERVER_ARGS (to restart the server alike).
 tp_setup_tunnel() {
 	local ns=$1
 	shift
@@ -447,8 +480,10 @@ tp_setup_tunnel() {
 	TLS_DIR=$TP_TMP/tls
 	tp_certs "$TLS_DIR"
 	tp_start_echo echo
+	tp_start_dns dns
 	SERVER_PORT=$(tp_free_port)
-	tp_start_server server "$SERVER_PORT" "$TLS_DIR" "$@"
+	TP_SERVER_ARGS=(--namespace "$ns" "${TP_SERVER_DNS_ARGS[@]}" "$@")
+	tp_start_server server "$SERVER_PORT" "$TLS_DIR" "${TP_SERVER_ARGS[@]}"
 	SERVER_PID=$(tp_pid server)
 	tp_start_daemon daemon
 	DAEMON_PID=$(tp_pid daemon)
