@@ -681,6 +681,92 @@ test_garbage(void)
 	world_free(&w);
 }
 
+/* A listener whose accept queue is full: connects to it hang. */
+static int
+blackhole(uint16_t *ret_port, int fill[4], size_t *ret_nfill)
+{
+	struct sockaddr_in sin = {.sin_family = AF_INET};
+	socklen_t len = sizeof(sin);
+	int lfd = socket(AF_INET, SOCK_STREAM, 0);
+
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sin, sizeof(sin)) < 0 ||
+	    listen(lfd, 0) < 0 ||
+	    getsockname(lfd, (struct sockaddr *)&sin, &len) < 0)
+		return -1;
+	*ret_nfill = 0;
+	for (size_t i = 0; i < 4; i++) {
+		struct timeval tv = {0, 200000};
+		int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+		if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0) {
+			close(fd);
+			break;
+		}
+		fill[(*ret_nfill)++] = fd;
+	}
+	*ret_port = ntohs(sin.sin_port);
+	return lfd;
+}
+
+static void
+test_cancel_dial(void)
+{
+	struct world w;
+	struct frame_addr dst;
+	struct bufferevent *pair[2];
+	struct mux_stream *st = NULL;
+	int fill[4], lfd, never = 0;
+	size_t nfill = 0;
+	uint16_t port = 0;
+	uint32_t id;
+
+	lfd = blackhole(&port, fill, &nfill);
+	CU_ASSERT_FATAL(lfd >= 0);
+	world_init(&w);
+	world_connect(&w);
+	memset(&dst, 0, sizeof(dst));
+	dst.type = WIRE_ADDR_IPV4;
+	dst.port = port;
+	memcpy(dst.a.v4, "\x7f\x00\x00\x01", 4);
+
+	/* The client gives up while the server is still dialing. */
+	CU_ASSERT_EQUAL_FATAL(
+	    bufferevent_pair_new(w.base, BEV_OPT_CLOSE_ON_FREE, pair), 0);
+	w.open_calls = 0;
+	CU_ASSERT_EQUAL_FATAL(
+	    mux_stream_open(w.client, &dst, pair[0], on_open_result, &w, &st),
+	    0);
+	run_until(w.base, &never, 100);
+	CU_ASSERT_EQUAL(session_stream_count(w.server), 1);
+	CU_ASSERT_EQUAL(mux_stream_reset(st, WIRE_ERR_CANCEL, "gave up"), 0);
+	CU_ASSERT_EQUAL(w.open_calls, 1);
+	CU_ASSERT_EQUAL(w.open_err, WIRE_ERR_CANCEL);
+	run_until(w.base, &never, 100);
+	CU_ASSERT_EQUAL(session_stream_count(w.server), 0);
+	bufferevent_free(pair[1]);
+	/* The session still serves. */
+	CU_ASSERT_EQUAL(mux_send_env_request(w.client, &id), 0);
+	run_until(w.base, &w.env_calls, 3000);
+	CU_ASSERT_EQUAL(w.env_err, WIRE_OK);
+
+	/* The session ends while a dial is pending (ASan checks the rest). */
+	CU_ASSERT_EQUAL_FATAL(
+	    bufferevent_pair_new(w.base, BEV_OPT_CLOSE_ON_FREE, pair), 0);
+	CU_ASSERT_EQUAL_FATAL(
+	    mux_stream_open(w.client, &dst, pair[0], on_open_result, &w, &st),
+	    0);
+	run_until(w.base, &never, 100);
+	CU_ASSERT_EQUAL(session_stream_count(w.server), 1);
+	/* Freed before the base: libevent finalizes pairs from the loop. */
+	bufferevent_free(pair[1]);
+	world_free(&w);
+	for (size_t i = 0; i < nfill; i++)
+		close(fill[i]);
+	close(lfd);
+}
+
 /* --- TLS -------------------------------------------------------------- */
 
 static char certdir[64];
@@ -801,6 +887,7 @@ static const struct cunit_test tests[] = {
     {"dns", test_dns},
     {"goaway", test_goaway},
     {"garbage", test_garbage},
+    {"cancel_dial", test_cancel_dial},
     {"tls", test_tls},
 };
 
