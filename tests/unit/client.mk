@@ -23,3 +23,9 @@ TESTS += tests/unit/test_cidr
 tests_unit_test_cidr_SOURCES = tests/unit/test_cidr.c
 tests_unit_test_cidr_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_cidr_LDADD = client/libtelepodd.a $(TEST_LIBS)
+
+check_PROGRAMS += tests/unit/test_conn
+TESTS += tests/unit/test_conn
+tests_unit_test_conn_SOURCES = tests/unit/test_conn.c
+tests_unit_test_conn_CFLAGS = $(TEST_CFLAGS) -pthread
+tests_unit_test_conn_LDADD = client/libtelepodd.a client/libctl.a $(TEST_LIBS) -lpthread
