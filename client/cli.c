@@ -31,8 +31,6 @@
 /* Extra wait beyond --timeout: the daemon gives up first and says why. */
 #define CLI_CONNECT_GRACE_S 10
 
-extern char **environ;
-
 /* Prints "telepod CMD: msg" to stderr. */
 static void cli_err(const struct cliutil_args *a, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -388,6 +386,7 @@ cli_env(const struct cliutil_args *a)
 		rc = CLIUTIL_EXIT_FAILED;
 	}
 out:
+	ctl_json_wipe(resp);
 	cJSON_Delete(resp);
 	ctl_conn_free(conn);
 	return rc;
@@ -413,6 +412,7 @@ cli_run(const struct cliutil_args *a)
 	    cJSON_GetObjectItemCaseSensitive(resp, "env"), a->override_all,
 	    &envp, &skipped);
 	/* The values are secrets: leave no copy behind but the new environ. */
+	ctl_json_wipe(resp);
 	cJSON_Delete(resp);
 	if (r < 0) {
 		cli_err(a, "cannot build the environment: %s", strerror(-r));

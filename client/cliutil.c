@@ -676,6 +676,7 @@ cliutil_json_write_at(FILE *out, const cJSON *item, int depth)
 		if (!s)
 			return -ENOMEM;
 		fputs(s, out);
+		explicit_bzero(s, strlen(s)); /* may be an env value */
 		cJSON_free(s);
 		return 0;
 	}
@@ -907,6 +908,7 @@ cliutil_env_write(FILE *out, const cJSON *env, enum cliutil_format format,
 		}
 		fprintf(out, "%s%s=%s\n",
 		    format == CLIUTIL_FMT_SH ? "export " : "", it->string, q);
+		explicit_bzero(q, strlen(q));
 		free(q);
 		written++;
 	}
@@ -917,6 +919,7 @@ cliutil_env_write(FILE *out, const cJSON *env, enum cliutil_format format,
 	*ret_skipped = skipped;
 	r = written;
 out:
+	ctl_json_wipe(obj);
 	cJSON_Delete(obj);
 	free(items);
 	return r;

@@ -238,6 +238,19 @@ ctl_is_progress(const cJSON *resp)
 	       cJSON_GetObjectItemCaseSensitive(resp, "progress") != NULL;
 }
 
+void
+ctl_json_wipe(cJSON *item)
+{
+	for (; item; item = item->next) {
+		if (item->string)
+			explicit_bzero(item->string, strlen(item->string));
+		if (item->valuestring)
+			explicit_bzero(
+			    item->valuestring, strlen(item->valuestring));
+		ctl_json_wipe(item->child);
+	}
+}
+
 long long
 ctl_now_ms(void)
 {
@@ -331,6 +344,7 @@ ctl_client_write(struct ctl_client *c, const cJSON *obj)
 
 		log_warn("ctl pid %ld: reply of %zu bytes over the limit of %d",
 		    (long)c->peer.pid, n, CTL_LINE_MAX);
+		explicit_bzero(s, n);
 		cJSON_free(s);
 		e = ctl_error_new(CTL_E_INTERNAL,
 		    "the reply (%zu bytes) exceeds the control protocol's limit of %d bytes",
@@ -347,6 +361,7 @@ ctl_client_write(struct ctl_client *c, const cJSON *obj)
 	if (evbuffer_get_length(out) + n + 1 > CTL_OUTPUT_MAX) {
 		log_warn("ctl pid %ld: peer does not read its replies; closing",
 		    (long)c->peer.pid);
+		explicit_bzero(s, n);
 		cJSON_free(s);
 		c->closing = true;
 		/* Defer the close: we may be inside a handler's stack. */
@@ -358,6 +373,7 @@ ctl_client_write(struct ctl_client *c, const cJSON *obj)
 	if (evbuffer_add(out, s, n) < 0 || evbuffer_add(out, "\n", 1) < 0)
 		log_warn("ctl pid %ld: out of memory queueing a reply",
 		    (long)c->peer.pid);
+	explicit_bzero(s, n);
 	cJSON_free(s);
 	return true;
 }
@@ -406,6 +422,7 @@ ctl_reply(struct ctl_client *client, cJSON *obj, bool final)
 			cJSON_AddStringToObject(obj, "progress", "working");
 	}
 	ctl_client_write(c, obj);
+	ctl_json_wipe(obj);
 	cJSON_Delete(obj);
 	if (!final)
 		return;
@@ -975,6 +992,8 @@ ctl_conn_free(struct ctl_conn *conn)
 	if (!conn)
 		return;
 	close(conn->fd);
+	if (conn->buf)
+		explicit_bzero(conn->buf, conn->cap);
 	free(conn->buf);
 	free(conn);
 }

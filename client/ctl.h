@@ -111,7 +111,8 @@ size_t ctl_server_clients(const struct ctl_server *srv);
  * "progress" member, ends the request and releases its reference to client,
  * which must not be used afterwards. "ok" is added (true) when absent. A
  * reply longer than CTL_LINE_MAX is replaced by an "internal" error. Safe
- * after the peer went away: the reply is dropped.
+ * after the peer went away: the reply is dropped. obj and its serialised
+ * copy are wiped (ctl_json_wipe) before they are freed.
  */
 void ctl_reply(struct ctl_client *client, cJSON *obj, bool final);
 
@@ -167,6 +168,11 @@ int ctl_get_int(const cJSON *obj, const char *name, long min, long max,
 
 /* A Kubernetes namespace name: an RFC 1123 label of at most 63 bytes. */
 bool ctl_valid_namespace(const char *ns);
+
+/* Overwrites every string in item (member names and values, recursively)
+ * with zeros: environment values are secrets, wiped before they are freed.
+ * Accepts NULL. */
+void ctl_json_wipe(cJSON *item);
 
 /* True when resp is a progress (non-final) response line. */
 bool ctl_is_progress(const cJSON *resp);

@@ -423,6 +423,28 @@ test_error_object(void)
 	cJSON_Delete(e);
 }
 
+static void
+test_json_wipe(void)
+{
+	cJSON *o = cJSON_Parse("{\"env\":{\"TOKEN\":\"s3cret\",\"L\":[\"ab\","
+	                       "{\"k\":\"v\"}]},\"n\":1}");
+	const cJSON *env = cJSON_GetObjectItem(o, "env");
+	const cJSON *tok = env->child;
+	const cJSON *arr = tok->next;
+	char *v = tok->valuestring, *k = tok->string;
+	size_t vl = strlen(v);
+
+	ctl_json_wipe(o);
+	for (size_t i = 0; i < vl; i++)
+		CU_ASSERT_EQUAL(v[i], 0);
+	CU_ASSERT_EQUAL(k[0], 0);
+	CU_ASSERT_EQUAL(arr->child->valuestring[0], 0);
+	CU_ASSERT_EQUAL(arr->child->next->child->valuestring[0], 0);
+	CU_ASSERT_EQUAL(arr->child->next->child->string[0], 0);
+	cJSON_Delete(o);
+	ctl_json_wipe(NULL);
+}
+
 /* ---- client and server ---- */
 
 static void
@@ -950,6 +972,7 @@ static const struct cunit_test tests[] = {
     {"parse_request", test_parse_request},
     {"get_fields", test_get_fields},
     {"error_object", test_error_object},
+    {"json_wipe", test_json_wipe},
     {"dispatch_and_peer", test_dispatch_and_peer},
     {"malformed_keeps_connection", test_malformed_keeps_connection},
     {"overlong_line", test_overlong_line},
