@@ -716,7 +716,13 @@ mux_stream_pump(struct mux_stream *st, size_t budget)
 		s->stats.bytes_out += n;
 		frame_encode_header(hdr, WIRE_DATA, st->id, (uint32_t)n);
 		mux_send_raw(s, hdr, sizeof(hdr));
-		evbuffer_remove_buffer(in, out, n);
+		if (evbuffer_remove_buffer(in, out, n) != (int)n) {
+			/* The carrier is no longer at a frame boundary. */
+			st->flags &= ~MUX_F_PUMPING;
+			mux_session_close(s, WIRE_ERR_INTERNAL, "out of memory",
+			    false, false);
+			return;
+		}
 	}
 	st->flags &= ~MUX_F_PUMPING;
 	if (st->state != MUX_ST_OPEN || s->state != MUX_S_READY)
@@ -1059,7 +1065,12 @@ mux_on_data(
 	st->recv_window -= len;
 	st->out_pending += len;
 	st->bytes_in += len;
-	evbuffer_remove_buffer(in, bufferevent_get_output(st->local), len);
+	if (evbuffer_remove_buffer(
+	        in, bufferevent_get_output(st->local), len) != (int)len) {
+		mux_session_close(
+		    s, WIRE_ERR_INTERNAL, "out of memory", false, false);
+		return;
+	}
 	mux_conn_credit(s, len);
 	return;
 discard:

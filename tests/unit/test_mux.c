@@ -183,13 +183,17 @@ world_free(struct world *w)
 	/* Sessions first: their stream callbacks write into the apps. */
 	mux_session_free(w->a.s);
 	mux_session_free(w->b.s);
-	for (int i = 0; i < w->n_apps; i++) {
+	/* Deferred callbacks hold references on their bufferevents: let them
+	 * run (into the apps, still alive) before anything is freed. */
+	run_spin(w, 3);
+	for (int i = 0; i < w->n_apps; i++)
 		if (w->apps[i]->bev)
 			bufferevent_free(w->apps[i]->bev);
-		free(w->apps[i]);
-	}
 	if (w->raw.bev)
 		bufferevent_free(w->raw.bev);
+	run_spin(w, 3);
+	for (int i = 0; i < w->n_apps; i++)
+		free(w->apps[i]);
 	event_free(w->ticker);
 	event_base_free(w->base);
 }
