@@ -1633,13 +1633,17 @@ mux_timer_cb(evutil_socket_t fd, short what, void *arg)
 		    "peer did not answer (keepalive timeout)", true, false);
 		goto out;
 	}
-	if (now >= s->last_ping_ms + s->ping_ms) {
+	/* Nothing but HELLO goes out before the peer's HELLO is accepted;
+	 * until then only the dead-peer deadline runs. */
+	if (s->state == MUX_S_READY && now >= s->last_ping_ms + s->ping_ms) {
 		s->ping_opaque = mux_now_us();
 		s->ping_outstanding = true;
 		s->last_ping_ms = now;
 		mux_send_ping(s, WIRE_PING, s->ping_opaque);
 	}
 	next_ping = s->last_ping_ms + s->ping_ms;
+	if (next_ping <= now)
+		next_ping = now + s->ping_ms;
 	mux_arm_timer(s, (next_ping < dead_at ? next_ping : dead_at) - now);
 out:
 	mux_leave(s);

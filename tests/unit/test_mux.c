@@ -1441,6 +1441,20 @@ test_dead_peer(void)
 	CU_ASSERT(dt >= 100 && dt < 2000);
 	CU_ASSERT(raw_find(&w.raw, WIRE_PING, 0) >= 0);
 	world_free(&w);
+
+	/* A peer that never sends HELLO times out too, and gets nothing
+	 * but our HELLO (and the GOAWAY) meanwhile. */
+	world_init(&w);
+	sd = raw_world(&w, WIRE_ROLE_CLIENT, &cfg);
+	CU_ASSERT_EQUAL(mux_session_start(sd->s), 0);
+	CU_ASSERT_TRUE(run_until(&w, cond_side_closed, sd, WAIT_MS));
+	CU_ASSERT_EQUAL(sd->close_err, WIRE_ERR_TIMEOUT);
+	CU_ASSERT_EQUAL(sd->ready, 0);
+	run_spin(&w, 3);
+	CU_ASSERT_EQUAL(raw_find(&w.raw, WIRE_HELLO, 0), 0);
+	CU_ASSERT_EQUAL(raw_find(&w.raw, WIRE_PING, 0), -1);
+	CU_ASSERT_EQUAL(raw_count(&w.raw, WIRE_GOAWAY, 0), 1);
+	world_free(&w);
 }
 
 static void
