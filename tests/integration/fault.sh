@@ -59,7 +59,7 @@ tp_load load 20 connect --socks "$SOCKS" --target "127.0.0.1:$ECHO_PORT" \
 tp_ok "refused while down"
 
 tp_step "the server comes back on the same port; new streams work within $((BACK_BOUND_MS / 1000)) s"
-tp_start_server server2 "$SERVER_PORT" "$TLS_DIR" "${TP_SERVER_ARGS[@]}"
+tp_start_server server2 "$SERVER_PORT" "$TLS_DIR" "${TP_SERVER_ARGS[@]}" --drain-timeout 2
 t_up=$(tp_now_ms)
 attempts=0
 while :; do
@@ -84,5 +84,20 @@ n=$(tp_status_json "$DAEMON_SOCK" | tp_json connections.0.reconnects) || fail "n
 tp_load load 60 echo --socks "$SOCKS" --target "127.0.0.1:$ECHO_PORT" \
 	--bytes 16M --streams 4 --timeout 40 || fail "bulk data after the reconnect failed"
 tp_ok "connected, $n reconnect(s), 4 x 16 MiB exact"
+
+tp_step "SIGTERM during a transfer: the server drains (--drain-timeout 2) and exits 0; the transfer ends"
+tp_spawn transfer2 "$TP_LOAD" echo --socks "$SOCKS" --target "127.0.0.1:$ECHO_PORT" \
+	--bytes 64G --timeout 60
+transfer_pid=$TP_LAST_PID
+sleep 0.5
+tp_running transfer2 || fail "the second transfer ended before SIGTERM"
+t0=$(tp_now_ms)
+tp_stop server2 TERM 10
+t=$(($(tp_now_ms) - t0))
+[ "$TP_WAIT_RC" = 0 ] || fail "telepod-server exited $TP_WAIT_RC on SIGTERM, not 0"
+[ "$t" -le 6000 ] || fail "telepod-server took $t ms to exit with --drain-timeout 2"
+tp_wait_pid "$transfer_pid" 10 || fail "the transfer still runs 10 s after the server exited"
+[ "$TP_WAIT_RC" = 3 ] || fail "the transfer cut by the server's exit ended with tp-load status $TP_WAIT_RC, not 3"
+tp_ok "server exit 0 after $t ms; the transfer was cut ($(grep -m 1 'stream 0:' "$TP_TMP/transfer2.log" | sed 's/.*stream 0: //'))"
 
 tp_pass

@@ -10,7 +10,8 @@
  *             <seed>" (send n pattern bytes, then close), "HALFSRV <n> <seed>
  *             <token>" (send n pattern bytes, half-close first, keep reading
  *             until the client's EOF and remember what arrived), "RESULT
- *             <token>" (report what a HALFSRV connection received), or an
+ *             <token>" (report what a HALFSRV connection received), "RST
+ *             <n> <seed>" (send n pattern bytes, then reset), or an
  *             HTTP GET (a tiny HTTP/1.0 answer, for curl).
  *   echo      K concurrent streams through a SOCKS5 proxy (or direct), each
  *             sending N bytes of deterministic pseudo-random data and checking
@@ -19,6 +20,8 @@
  *             complete within a bound, and the resident memory of watched
  *             processes must stay bounded meanwhile.
  *   halfclose the server half-closes first while the client still sends.
+ *   reset     the destination resets after some bytes: the client must see
+ *             a reset, not a clean EOF. abort: the client resets midway.
  *   connect   a SOCKS5 CONNECT alone, reporting the proxy's reply code.
  *   freeport  print a TCP port that is free on 127.0.0.1 right now.
  *   json      print the value at a dotted path of a JSON document on stdin.
@@ -287,6 +290,7 @@ enum tps_mode {
 	TPS_SINK,
 	TPS_SOURCE,
 	TPS_HALFSRV,
+	TPS_RST,         /* send n bytes, then abort with a reset */
 	TPS_DRAIN_CLOSE, /* answer queued: close once it is written */
 };
 
@@ -466,6 +470,13 @@ tps_header(struct tps_conn *c, const char *line)
 		c->n = a;
 		c->seed = b;
 		tps_fill(c);
+	} else if (strcmp(word, "RST") == 0 && n == 3) {
+		if (sscanf(arg2, "%llu", &b) != 1)
+			goto bad;
+		c->mode = TPS_RST;
+		c->n = a;
+		c->seed = b;
+		tps_fill(c);
 	} else if (strcmp(word, "HALFSRV") == 0 && n == 4) {
 		if (sscanf(arg2, "%llu", &b) != 1 || !tps_valid_token(arg3))
 			goto bad;
@@ -610,6 +621,7 @@ tps_consume(struct tps_conn *c)
 			}
 			return;
 		case TPS_SOURCE:
+		case TPS_RST:
 		case TPS_DRAIN_CLOSE:
 			c->rx += evbuffer_get_length(in);
 			evbuffer_drain(in, evbuffer_get_length(in));
@@ -684,6 +696,19 @@ tps_write_cb(struct bufferevent *bev, void *arg)
 		tps_fill(c);
 		if (c->queued == c->n && evbuffer_get_length(out) == 0)
 			tps_conn_free(c);
+		return;
+	case TPS_RST:
+		tps_fill(c);
+		if (c->queued == c->n && evbuffer_get_length(out) == 0) {
+			/* SO_LINGER 0: close() sends a RST, not a FIN. */
+			struct linger lg = {1, 0};
+
+			setsockopt(bufferevent_getfd(bev), SOL_SOCKET,
+			    SO_LINGER, &lg, sizeof(lg));
+			log_info("conn %lu: RST after %" PRIu64 " bytes", c->id,
+			    c->n);
+			tps_conn_free(c);
+		}
 		return;
 	case TPS_HALFSRV:
 		tps_fill(c);
@@ -933,6 +958,8 @@ enum tpc_kind {
 	TPC_HALFSRV, /* server half-closes first while we still send */
 	TPC_RESULT,  /* ask the server what a HALFSRV connection received */
 	TPC_PROBE,   /* SOCKS CONNECT only */
+	TPC_RSTRECV, /* the server sends n bytes and resets: expect a reset */
+	TPC_ABORT,   /* echo until half is back, then reset it ourselves */
 };
 
 enum tpc_state {
@@ -1094,6 +1121,16 @@ tpc_progress(struct tpc_stream *s)
 		    s->rx_done == s->rx_total)
 			tpc_end(s, TPC_DONE);
 		return;
+	case TPC_ABORT:
+		if (s->rx_done >= s->rx_total / 2) {
+			/* Half the echo is back: abort with a reset. */
+			struct linger lg = {1, 0};
+
+			setsockopt(bufferevent_getfd(s->bev), SOL_SOCKET,
+			    SO_LINGER, &lg, sizeof(lg));
+			tpc_end(s, TPC_DONE);
+		}
+		return;
 	case TPC_HALFSRV:
 		/* The second half of our bytes goes out only after the
 		 * server's FIN: sending into a half-closed connection. */
@@ -1172,6 +1209,13 @@ tpc_start_payload(struct tpc_stream *s)
 		evbuffer_add_printf(out, "RESULT %s\n", s->token);
 		bufferevent_enable(s->bev, EV_READ);
 		return;
+	case TPC_RSTRECV:
+		evbuffer_add_printf(out, "RST %" PRIu64 " %" PRIu64 "\n",
+		    s->rx_total, s->seed_rx);
+		return;
+	case TPC_ABORT:
+		evbuffer_add_printf(out, "ECHO\n");
+		break;
 	}
 	bufferevent_setwatermark(s->bev, EV_WRITE, TPL_TX_QUEUE / 2, 0);
 	tpc_fill(s);
@@ -1343,6 +1387,14 @@ tpc_event_cb(struct bufferevent *bev, short what, void *arg)
 			tpc_end(s, TPC_DONE);
 			return;
 		}
+		if (s->kind == TPC_RSTRECV) {
+			s->mismatch = true;
+			tpc_fail(s,
+			    "clean EOF after %" PRIu64
+			    " bytes where the destination reset the connection",
+			    s->rx_done);
+			return;
+		}
 		if (s->kind == TPC_SLOW || s->rx_done < s->rx_total) {
 			tpc_fail(s,
 			    "EOF after %" PRIu64 " of %" PRIu64
@@ -1358,6 +1410,17 @@ tpc_event_cb(struct bufferevent *bev, short what, void *arg)
 	if (what & BEV_EVENT_ERROR) {
 		int err = EVUTIL_SOCKET_ERROR();
 
+		if (s->kind == TPC_RSTRECV && s->state == TPC_RUNNING &&
+		    err == ECONNRESET) {
+			tpc_read_cb(bev, s);
+			if (s->state != TPC_RUNNING)
+				return;
+			printf("reset: connection reset after %" PRIu64
+			       " of %" PRIu64 " bytes, all correct\n",
+			    s->rx_done, s->rx_total);
+			tpc_end(s, TPC_DONE);
+			return;
+		}
 		if (s->state == TPC_CONNECTING)
 			tpc_fail(s, "connect: %s",
 			    evutil_socket_error_to_string(err));
@@ -2048,6 +2111,55 @@ out:
 	return rc;
 }
 
+/* reset: the destination sends --bytes and resets; we must see a reset (a
+ * clean EOF would hide the truncation), after a correct prefix. abort: we
+ * reset an echo stream midway; the script checks that the echo server saw
+ * the reset. */
+static int
+tpl_cmd_reset_common(int argc, char **argv, enum tpc_kind kind)
+{
+	struct tpc_opts o;
+	struct tpc_client cl;
+	struct tpc_stream *s;
+	int rc;
+
+	if (tpc_parse_opts(argc, argv, &o))
+		return TPL_EXIT_USAGE;
+	if (tpc_client_init(&cl, &o, 1)) {
+		rc = TPL_EXIT_USAGE;
+		goto out;
+	}
+	cl.on_end = tpc_on_end_exit_when_idle;
+	s = &cl.streams[0];
+	s->kind = kind;
+	s->seed_tx = s->seed_rx = o.seed * 1000003ULL + 11;
+	s->rx_total = o.bytes;
+	s->tx_total = s->tx_limit = kind == TPC_ABORT ? o.bytes : 0;
+	tpc_stream_start(s);
+	rc = tpc_run(&cl, o.timeout);
+	if (rc == 0 && s->state == TPC_FAILED)
+		rc = tpc_fail_code(s);
+	if (rc == 0 && kind == TPC_ABORT)
+		printf("abort: reset the stream after %" PRIu64
+		       " bytes sent, %" PRIu64 " echoed\n",
+		    s->tx_done, s->rx_done);
+out:
+	tpc_client_clear(&cl);
+	return rc;
+}
+
+static int
+tpl_cmd_reset(int argc, char **argv)
+{
+	return tpl_cmd_reset_common(argc, argv, TPC_RSTRECV);
+}
+
+static int
+tpl_cmd_abort(int argc, char **argv)
+{
+	return tpl_cmd_reset_common(argc, argv, TPC_ABORT);
+}
+
 static int
 tpl_cmd_connect(int argc, char **argv)
 {
@@ -2229,6 +2341,8 @@ tpl_usage(FILE *f)
 	    "       [--bytes N] [--warmup S] [--hold S] [--max-seconds X]\n"
 	    "       [--watch-pid PID]... [--rss-limit BYTES] [--timeout S]\n"
 	    "  halfclose --target H:P [--socks H:P] [--bytes N] [--timeout S]\n"
+	    "  reset --target H:P [--socks H:P] [--bytes N]   (expects a reset)\n"
+	    "  abort --target H:P [--socks H:P] [--bytes N]   (resets midway)\n"
 	    "  connect --target H:P --socks H:P [--name] [--expect ok|fail|CODE]\n"
 	    "          [--max-seconds X] [--timeout S]\n"
 	    "  freeport\n"
@@ -2245,7 +2359,8 @@ main(int argc, char **argv)
 		int (*fn)(int, char **);
 	} cmds[] = {{"serve", tpl_cmd_serve}, {"echo", tpl_cmd_echo},
 	    {"slow", tpl_cmd_slow}, {"halfclose", tpl_cmd_halfclose},
-	    {"connect", tpl_cmd_connect}, {"freeport", tpl_cmd_freeport},
+	    {"connect", tpl_cmd_connect}, {"reset", tpl_cmd_reset},
+	    {"abort", tpl_cmd_abort}, {"freeport", tpl_cmd_freeport},
 	    {"json", tpl_cmd_json}};
 
 	log_init("tp-load", LOG_LEVEL_INFO);

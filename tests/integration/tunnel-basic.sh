@@ -74,6 +74,20 @@ tp_load load 60 halfclose --socks "$SOCKS" --target "127.0.0.1:$ECHO_PORT" \
 	fail "server-first half-close through the tunnel failed"
 tp_ok "both directions complete"
 
+tp_step "reset, destination first: the echo server resets after 64 KiB; the application sees a reset, not a clean EOF"
+tp_load load 30 reset --socks "$SOCKS" --target "127.0.0.1:$ECHO_PORT" \
+	--bytes 64k --seed 6 --timeout 20 ||
+	fail "a reset by the destination did not reach the application as a reset"
+tp_ok "reset seen"
+
+tp_step "reset, application first: we reset a stream midway; the echo server sees a reset"
+mark=$(tp_log_mark echo)
+tp_load load 30 abort --socks "$SOCKS" --target "127.0.0.1:$ECHO_PORT" \
+	--bytes 4M --seed 7 --timeout 20 || fail "tp-load abort failed"
+line=$(tp_wait_log echo "$mark" 'reset by peer' 5) ||
+	fail "the application's reset did not reach the destination as a reset"
+tp_ok "echo server: $line"
+
 tp_step "SOCKS CONNECT to a name that does not exist: reply 4 (host unreachable) within 5 s"
 tp_load load 30 connect --socks "$SOCKS" --target "no-such-name.invalid:80" \
 	--expect 4 --max-seconds 5 --timeout 20 ||
@@ -154,5 +168,11 @@ n=$(tp_status_json "$DAEMON_SOCK" | tp_json connections) || fail "telepod status
 tp_stop server TERM 10
 [ "$TP_WAIT_RC" = 0 ] || fail "telepod-server exited $TP_WAIT_RC on SIGTERM, not 0"
 tp_ok "session gone, server exit 0"
+
+tp_step "telepodd exits 0 on SIGTERM and removes its control socket"
+tp_stop daemon TERM 10
+[ "$TP_WAIT_RC" = 0 ] || fail "telepodd exited $TP_WAIT_RC on SIGTERM, not 0"
+[ ! -e "$DAEMON_SOCK" ] || fail "telepodd left its socket $DAEMON_SOCK behind"
+tp_ok "daemon exit 0, socket removed"
 
 tp_pass
