@@ -234,6 +234,12 @@ tp_is_asan_build() {
 	grep -q -a -m 1 AddressSanitizer "$1" 2>/dev/null
 }
 
+# tp_fd_count PID: open file descriptors of a process.
+tp_fd_count() {
+	local fds=("/proc/$1/fd/"*)
+	echo "${#fds[@]}"
+}
+
 # tp_rss_kb PID: resident memory in KiB.
 tp_rss_kb() {
 	awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null

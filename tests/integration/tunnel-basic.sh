@@ -31,7 +31,27 @@ state=$(tp_conn_state "$DAEMON_SOCK") || fail "no connection in telepod status -
 [ "$state" = connected ] || fail "telepod status says the connection is \"$state\", not connected"
 tp_ok "telepod status: connected"
 rss_start=$(tp_rss_kb "$DAEMON_PID")
-tp_log "telepodd RSS at start: $rss_start KiB"
+fds_daemon=$(tp_fd_count "$DAEMON_PID")
+fds_server=$(tp_fd_count "$SERVER_PID")
+tp_log "telepodd at start: RSS $rss_start KiB, $fds_daemon fds; telepod-server: $fds_server fds"
+
+# settled WHAT: streams all closed in status, no descriptors leaked.
+settled() {
+	tp_retry 5 tp__settled || fail "after $1: $(tp__settled_why)"
+	tp_ok "after $1: no stream open, descriptors back to $fds_daemon (telepodd) / $fds_server (telepod-server)"
+}
+tp__settled() {
+	local open
+	open=$(tp_status_json "$DAEMON_SOCK" | tp_json connections.0.streams_open) || return 1
+	[ "$open" = 0 ] &&
+		[ "$(tp_fd_count "$DAEMON_PID")" -le "$fds_daemon" ] &&
+		[ "$(tp_fd_count "$SERVER_PID")" -le "$fds_server" ]
+}
+tp__settled_why() {
+	echo "streams_open $(tp_status_json "$DAEMON_SOCK" | tp_json connections.0.streams_open)," \
+		"telepodd fds $(tp_fd_count "$DAEMON_PID") (was $fds_daemon)," \
+		"telepod-server fds $(tp_fd_count "$SERVER_PID") (was $fds_server)"
+}
 
 tp_step "100 MiB round trip through SOCKS5 (IPv4 address form), byte-exact, then half-close and EOF"
 tp_load load 120 echo --socks "$SOCKS" --target "127.0.0.1:$ECHO_PORT" \
@@ -44,6 +64,7 @@ tp_load load 90 echo --socks "$SOCKS" --target "$ECHO_NAME:$ECHO_PORT" \
 	--streams 200 --bytes 256k --seed 2 --timeout 60 ||
 	fail "200 concurrent streams through the tunnel failed"
 tp_ok "200 streams exact"
+settled "200 streams"
 
 tp_step "a slow reader (64 KiB/s) beside 4 fast streams: the fast ones finish within 10 s, RSS of telepodd and telepod-server grows < 64 MiB"
 tp_load load 90 slow --socks "$SOCKS" --target "127.0.0.1:$ECHO_PORT" \
@@ -87,6 +108,8 @@ tp_load load 30 abort --socks "$SOCKS" --target "127.0.0.1:$ECHO_PORT" \
 line=$(tp_wait_log echo "$mark" 'reset by peer' 5) ||
 	fail "the application's reset did not reach the destination as a reset"
 tp_ok "echo server: $line"
+
+settled "the slow reader, half-closes and resets"
 
 tp_step "SOCKS CONNECT to a name that does not exist: reply 4 (host unreachable) within 5 s"
 tp_load load 30 connect --socks "$SOCKS" --target "no-such-name.invalid:80" \
