@@ -411,8 +411,12 @@ conn_code_for_wire(uint32_t error)
 		return CONN_E_PROTOCOL;
 	case WIRE_ERR_TIMEOUT:
 		return CONN_E_TIMEOUT;
+	case WIRE_ERR_SHUTDOWN:
+	case WIRE_ERR_RESOURCE:
+	case WIRE_ERR_PROHIBITED:
+		return CONN_E_REFUSED; /* the server said no (GOAWAY) */
 	default:
-		return NULL;
+		return NULL; /* the carrier failed: ask TLS why */
 	}
 }
 
@@ -979,17 +983,27 @@ conn_close(struct conn *c, void (*done)(struct conn *c, void *arg), void *arg)
 	if (c->state == CONN_CLOSING)
 		return;
 	event_del(c->retry_timer);
-	if (c->state == CONN_CONNECTED && c->session &&
-	    mux_session_goaway(c->session, WIRE_ERR_SHUTDOWN,
-	        "the client is disconnecting") == 0) {
+	if (c->state == CONN_CONNECTED && c->session) {
+		/* CLOSING first: on_closed may come from inside the GOAWAY
+		 * when nothing is left to drain. */
+		conn_enter(c);
 		c->state = CONN_CLOSING;
 		conn_envs_fail(c, WIRE_ERR_SHUTDOWN);
 		timeval_ms(&tv, c->close_drain_ms);
 		event_add(c->close_timer, &tv);
+		if (c->session &&
+		    mux_session_goaway(c->session, WIRE_ERR_SHUTDOWN,
+		        "the client is disconnecting") < 0 &&
+		    c->state == CONN_CLOSING) {
+			conn_drop_session(c);
+			c->state = CONN_CLOSED;
+			event_del(c->close_timer);
+			event_active(c->done_ev, EV_TIMEOUT, 0);
+		}
+		conn_leave(c);
 		return;
 	}
-	/* Nothing to drain (or the GOAWAY's on_closed came synchronously
-	 * and already closed us). */
+	/* Nothing to drain. */
 	if (c->state != CONN_CLOSED) {
 		conn_attempt_clear(c);
 		c->state = CONN_CLOSED;

@@ -593,6 +593,80 @@ test_pending_stream_reset_on_drop(void)
 	srv_stop();
 }
 
+static void
+close_done_cb(struct conn *c, void *arg)
+{
+	*(bool *)arg = true;
+}
+
+static void
+local_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
+		*(bool *)arg = true;
+}
+
+/* conn_close with a stream still open: GOAWAY, then the drain deadline
+ * ends it; the application's end sees the stream end. */
+static void
+test_close_drains_with_deadline(void)
+{
+	struct probe p;
+	struct conn_params params;
+	struct conn *c = NULL;
+	struct bufferevent *pair[2];
+	struct frame_addr dst;
+	struct open_probe op = {0};
+	bool done = false, local_end = false;
+	SSL_CTX *ctx;
+	char server[64], err[512];
+	long long t0;
+
+	srv_start();
+	CU_ASSERT_EQUAL_FATAL(
+	    tls_client_ctx_new(tlsdir, NULL, &ctx, err, sizeof(err)), 0);
+	snprintf(server, sizeof(server), "127.0.0.1:%u", srv.port);
+	memset(&params, 0, sizeof(params));
+	params.namespace_name = "t";
+	params.server = server;
+	params.ssl_ctx = ctx;
+	params.close_drain_ms = 300;
+	memset(&p, 0, sizeof(p));
+	CU_ASSERT_EQUAL_FATAL(
+	    conn_new(base, &params, &probe_cbs, &p, &c, err, sizeof(err)), 0);
+	SSL_CTX_free(ctx);
+	CU_ASSERT_TRUE_FATAL(run_until(&p.first, 5000));
+	CU_ASSERT_EQUAL_FATAL(
+	    bufferevent_pair_new(base, BEV_OPT_CLOSE_ON_FREE, pair), 0);
+	bufferevent_setcb(pair[1], NULL, NULL, local_event_cb, &local_end);
+	bufferevent_enable(pair[1], EV_READ);
+	memset(&dst, 0, sizeof(dst));
+	dst.type = WIRE_ADDR_IPV4;
+	dst.port = 7;
+	dst.a.v4[0] = 127;
+	dst.a.v4[3] = 1;
+	CU_ASSERT_EQUAL_FATAL(mux_stream_open(conn_session(c), &dst, pair[0],
+	                          open_probe_cb, &op, NULL),
+	    0);
+	CU_ASSERT_TRUE_FATAL(run_until(&op.done, 2000));
+	CU_ASSERT_EQUAL(op.error, WIRE_OK);
+	t0 = conn_now_ms();
+	conn_close(c, close_done_cb, &done);
+	CU_ASSERT_EQUAL(conn_get_state(c), CONN_CLOSING);
+	CU_ASSERT_PTR_NULL(conn_session(c));
+	CU_ASSERT_TRUE(run_until(&done, 2000));
+	CU_ASSERT(conn_now_ms() - t0 >= 250);
+	CU_ASSERT_EQUAL(conn_get_state(c), CONN_CLOSED);
+	CU_ASSERT_TRUE(run_until(&local_end, 1000));
+	/* A closed conn does not come back. */
+	run_for(300);
+	CU_ASSERT_EQUAL(conn_get_state(c), CONN_CLOSED);
+	CU_ASSERT_EQUAL(srv.accepted, 1);
+	bufferevent_free(pair[1]);
+	conn_free(c);
+	srv_stop();
+}
+
 /* ---- SOCKS5 end to end ---- */
 
 struct socks_client {
@@ -1098,6 +1172,7 @@ static const struct cunit_test tests[] = {
     {"connect_timeout", test_connect_timeout},
     {"reconnect", test_reconnect},
     {"pending_stream_reset_on_drop", test_pending_stream_reset_on_drop},
+    {"close_drains_with_deadline", test_close_drains_with_deadline},
     {"socks_end_to_end", test_socks_end_to_end},
     {"socks_handshake_errors", test_socks_handshake_errors},
     {"daemon", test_daemon},
