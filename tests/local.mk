@@ -10,3 +10,4 @@ include tests/unit/common.mk
 include tests/unit/server.mk
 include tests/unit/client.mk
 include tests/integration/local.mk
+include tests/world/local.mk
