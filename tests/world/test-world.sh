@@ -195,6 +195,7 @@ tp_retry 10 world_in_laptop "${CURL[@]}" -sf -o /dev/null "http://$WORLD_CLUSTER
 http world_in_laptop "${CURL[@]}" "http://$WORLD_CLUSTER_IP:8080/products/the_odyssey"
 [ "$CODE $BODY" = "200 $odyssey" ] || fail "GET over the veth: $CODE $BODY"
 tp_stop veth-gateway
+[ "$TP_WAIT_RC" = 0 ] || fail "the gateway exited $TP_WAIT_RC on SIGTERM (see veth-gateway.log)"
 tp_ok "the laptop reaches a server on the cluster's veth address $WORLD_CLUSTER_IP"
 
 tp_step "down, twice"
