@@ -36,7 +36,7 @@ TP_BUILDDIR=$TP_BUILDDIR TP_LOAD=$TP_LOAD TMPDIR=$TP_TMP \
 	bash -c ". '$TP_SRCDIR/lib.sh'; tp_init child2; tp_start_echo echo; echo \"\$(tp_pid echo) \$TP_TMP\" >$TP_TMP/child.info; tp_spawn sleeper sleep 30; wait \$TP_LAST_PID" \
 	>"$TP_TMP/child2.out" 2>&1 </dev/null &
 bpid=$!
-TP_PIDS+=("$bpid")
+tp_track child2 "$bpid"
 tp_wait_file "$TP_TMP/child.info" 10
 read -r cpid ctmp <"$TP_TMP/child.info"
 kill -TERM "$bpid"
@@ -44,6 +44,27 @@ tp_wait_pid "$bpid" 10 || fail "the child did not exit on SIGTERM"
 tp_retry 5 bash -c "! kill -0 $cpid 2>/dev/null" || fail "the echo server (pid $cpid) survived SIGTERM of its test"
 [ -d "$ctmp" ] && fail "temp dir $ctmp survived SIGTERM"
 tp_ok "pid $cpid gone, $ctmp removed (exit $TP_WAIT_RC)"
+
+tp_step "a PID that now belongs to another process (reused) is never signalled"
+# A process that is not our child, recorded as if an older process of ours
+# had had its PID.
+gpid=$(bash -c 'sleep 30 >/dev/null 2>&1 </dev/null & echo $!')
+TP_PIDS+=("$gpid")
+TP_NAME_OF[$gpid]=old
+TP_START_OF[$gpid]=1
+tp_pid_running "$gpid" && fail "tp_pid_running ignores the start time"
+tp__stop_pid "$gpid" TERM 1
+kill -0 "$gpid" 2>/dev/null || fail "the clean-up signalled a PID whose start time differs"
+kill "$gpid"
+tp_spawn sleeper sleep 30
+spid=$TP_LAST_PID
+tp_pid_running "$spid" || fail "a fresh child does not count as running"
+tp_stop sleeper TERM 5
+tp_pid_running "$spid" && fail "sleeper survived tp_stop"
+[ "$TP_WAIT_RC" = 143 ] || fail "sleep exited $TP_WAIT_RC on SIGTERM"
+tp_stop sleeper TERM 1
+[ "$TP_WAIT_RC" = 143 ] || fail "a second tp_stop lost the exit status ($TP_WAIT_RC)"
+tp_ok "left alone while foreign, stopped once ours (exit 143 remembered)"
 
 tp_step "skip exits 77"
 child 'tp_init child3; skip "nothing to do"'

@@ -23,6 +23,9 @@ TP_T0=$SECONDS
 declare -a TP_PIDS=()
 declare -A TP_PID_OF=()   # process name -> pid
 declare -A TP_NAME_OF=()  # pid -> process name
+declare -A TP_START_OF=() # pid -> start time (/proc/PID/stat field 22)
+declare -A TP_REAPED=()   # pid -> 1 once waited for (the PID may be reused)
+declare -A TP_STATUS_OF=() # pid -> exit status, once waited for
 declare -a TP_NETNS=()    # namespaces to delete on exit
 
 # ---- reporting -----------------------------------------------------------
@@ -108,7 +111,9 @@ tp_is_root() {
 
 tp__on_exit() {
 	local rc=$? pid
-	trap - EXIT INT TERM HUP
+	# Finish the clean-up even if signalled again (it is bounded).
+	trap - EXIT
+	trap '' INT TERM HUP
 	set +e
 	if [ "$rc" != 0 ] && [ "$rc" != 77 ]; then
 		TP_FAILED=1
@@ -125,7 +130,7 @@ tp__on_exit() {
 	for ns in "${TP_NETNS[@]}"; do
 		ip netns del "$ns" 2>/dev/null
 	done
-	if [ -n "$TP_TMP" ] && [ -d "$TP_TMP" ]; then
+	if [ -n "$TP_TMP" ] && [ -d "$TP_TMP" ] && [[ $TP_TMP == */telepod-"$TP_NAME".* ]]; then
 		if [ "${TP_KEEP:-0}" = 1 ]; then
 			echo "kept $TP_TMP (TP_KEEP=1)"
 		else
@@ -157,12 +162,35 @@ tp__exec() {
 	fi
 }
 
-# tp_pid_running PID: true while PID exists and is not a zombie.
-tp_pid_running() {
-	local stat
+# tp__starttime PID: the process's start time in clock ticks since boot.
+tp__starttime() {
+	local stat f
 	stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-	stat=${stat##*) }
-	[ "${stat%% *}" != Z ]
+	# Fields after "(comm)": state is field 3, starttime field 22.
+	read -r -a f <<<"${stat##*) }"
+	echo "${f[19]}"
+}
+
+# tp_pid_running PID: true while PID exists, is not a zombie and, for a
+# process started by tp_spawn, is still that process: the shell reaps its
+# children, and a freed PID can be handed to an unrelated process (pid_max
+# may be as low as 32768).
+tp_pid_running() {
+	local stat f
+	[ -z "${TP_REAPED[$1]:-}" ] || return 1
+	stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+	read -r -a f <<<"${stat##*) }"
+	[ "${f[0]}" != Z ] || return 1
+	[ -z "${TP_START_OF[$1]:-}" ] || [ "${f[19]}" = "${TP_START_OF[$1]}" ]
+}
+
+# tp_track NAME PID: records a background child started by other means than
+# tp_spawn, for the clean-up.
+tp_track() {
+	TP_PIDS+=("$2")
+	TP_PID_OF[$1]=$2
+	TP_NAME_OF[$2]=$1
+	TP_START_OF[$2]=$(tp__starttime "$2")
 }
 
 # tp_spawn NAME CMD...: starts CMD in the background, output to
@@ -178,9 +206,7 @@ tp_spawn() {
 		"$@" >>"$TP_TMP/$name.log" 2>&1 </dev/null &
 	fi
 	TP_LAST_PID=$!
-	TP_PIDS+=("$TP_LAST_PID")
-	TP_PID_OF[$name]=$TP_LAST_PID
-	TP_NAME_OF[$TP_LAST_PID]=$name
+	tp_track "$name" "$TP_LAST_PID"
 	tp_log "started $name (pid $TP_LAST_PID): $*"
 }
 
@@ -200,17 +226,24 @@ tp_wait_pid() {
 		[ "$(date +%s%N)" -lt "$deadline" ] || return 1
 		sleep 0.05
 	done
+	if [ -n "${TP_REAPED[$pid]:-}" ]; then
+		TP_WAIT_RC=${TP_STATUS_OF[$pid]}
+		return 0
+	fi
 	TP_WAIT_RC=0
 	{ wait "$pid"; } 2>/dev/null || TP_WAIT_RC=$?
+	TP_REAPED[$pid]=1
+	TP_STATUS_OF[$pid]=$TP_WAIT_RC
 	return 0
 }
 
+# Signals only while the PID is still our process (see tp_pid_running).
 tp__stop_pid() {
 	local pid=$1 sig=$2 secs=$3
-	kill "-$sig" "$pid" 2>/dev/null
+	tp_pid_running "$pid" && kill "-$sig" "$pid" 2>/dev/null
 	if ! tp_wait_pid "$pid" "$secs"; then
 		tp_log "${TP_NAME_OF[$pid]:-pid $pid} did not exit within ${secs}s of SIG$sig; killing it"
-		kill -KILL "$pid" 2>/dev/null
+		tp_pid_running "$pid" && kill -KILL "$pid" 2>/dev/null
 		tp_wait_pid "$pid" 2
 	fi
 }
