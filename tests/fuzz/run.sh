@@ -27,6 +27,7 @@ TARGETS='
 fuzz_frame   | proto/frame.c proto/wire.c |
 fuzz_dns     | server/dnsmsg.c |
 fuzz_socks5  | client/socks5.c |
+fuzz_dnswire | client/dnswire.c |
 fuzz_ctl     | client/ctl.c common/log.c | libevent libcjson
 '
 

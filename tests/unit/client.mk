@@ -29,3 +29,9 @@ TESTS += tests/unit/test_conn
 tests_unit_test_conn_SOURCES = tests/unit/test_conn.c
 tests_unit_test_conn_CFLAGS = $(TEST_CFLAGS) -pthread
 tests_unit_test_conn_LDADD = client/libtelepodd.a client/libctl.a $(TEST_LIBS) -lpthread
+
+check_PROGRAMS += tests/unit/test_dnswire
+TESTS += tests/unit/test_dnswire
+tests_unit_test_dnswire_SOURCES = tests/unit/test_dnswire.c
+tests_unit_test_dnswire_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_dnswire_LDADD = client/libtelepodd.a $(TEST_LIBS)
