@@ -31,6 +31,8 @@ CURL=(curl -sS --noproxy '*' --max-time 10)
 # shellcheck disable=SC2317 # run by the EXIT trap
 world_test_exit() {
 	local rc=$?
+	# Finish the clean-up even if signalled again (every step is bounded).
+	trap '' INT TERM HUP
 	if [ "$rc" != 0 ] && [ "$rc" != 77 ] && [ -d "$WDIR" ]; then
 		world__dump_logs "$WDIR"
 	fi
