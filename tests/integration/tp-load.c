@@ -16,9 +16,10 @@
  *   echo      K concurrent streams through a SOCKS5 proxy (or direct), each
  *             sending N bytes of deterministic pseudo-random data and checking
  *             the echo byte for byte, then the half-close to EOF.
- *   slow      one slow-reader stream plus K fast streams: the fast ones must
- *             complete within a bound, and the resident memory of watched
- *             processes must stay bounded meanwhile.
+ *   slow      one slow-reader stream (the destination reads slowly, or with
+ *             --slow-side client the application does) plus K fast streams:
+ *             the fast ones must complete within a bound, and the resident
+ *             memory of watched processes must stay bounded meanwhile.
  *   halfclose the server half-closes first while the client still sends.
  *   reset     the destination resets after some bytes: the client must see
  *             a reset, not a clean EOF. abort: the client resets midway.
@@ -955,6 +956,7 @@ out:
 enum tpc_kind {
 	TPC_ECHO,    /* send n, check the echo, half-close, expect EOF */
 	TPC_SLOW,    /* SLOW mode: push until stopped, check the echo prefix */
+	TPC_SLOWSRC, /* SOURCE read slowly by us: back-pressure downstream */
 	TPC_HALFSRV, /* server half-closes first while we still send */
 	TPC_RESULT,  /* ask the server what a HALFSRV connection received */
 	TPC_PROBE,   /* SOCKS CONNECT only */
@@ -995,7 +997,8 @@ struct tpc_stream {
 	double t_start;
 	double t_socks;
 	double t_end;
-	uint64_t slow_rate; /* SLOW: the server's read rate, bytes/s */
+	uint64_t slow_rate; /* SLOW, SLOWSRC: the read rate, bytes/s */
+	struct ev_token_bucket_cfg *rate; /* SLOWSRC: our read limit */
 	char token[TPL_TOKEN_MAX + 1];
 	char answer[TPL_LINE_MAX + 1]; /* RESULT: the server's line */
 	char error[256];
@@ -1037,6 +1040,10 @@ tpc_end(struct tpc_stream *s, enum tpc_state st)
 	if (s->bev) {
 		bufferevent_free(s->bev);
 		s->bev = NULL;
+	}
+	if (s->rate) {
+		ev_token_bucket_cfg_free(s->rate);
+		s->rate = NULL;
 	}
 	s->cl->running--;
 	if (s->cl->on_end)
@@ -1213,6 +1220,20 @@ tpc_start_payload(struct tpc_stream *s)
 		evbuffer_add_printf(out, "RST %" PRIu64 " %" PRIu64 "\n",
 		    s->rx_total, s->seed_rx);
 		return;
+	case TPC_SLOWSRC: {
+		/* Rates are per 100 ms tick, as in the server's SLOW. */
+		struct timeval tick = {0, 100000};
+		size_t per_tick =
+		    (size_t)(s->slow_rate / 10 ? s->slow_rate / 10 : 1);
+
+		evbuffer_add_printf(out, "SOURCE %" PRIu64 " %" PRIu64 "\n",
+		    s->rx_total, s->seed_rx);
+		s->rate = ev_token_bucket_cfg_new(per_tick, per_tick,
+		    EV_RATE_LIMIT_MAX, EV_RATE_LIMIT_MAX, &tick);
+		if (!s->rate || bufferevent_set_rate_limit(s->bev, s->rate))
+			tpc_fail(s, "cannot set a read rate limit");
+		return;
+	}
 	case TPC_ABORT:
 		evbuffer_add_printf(out, "ECHO\n");
 		break;
@@ -1536,6 +1557,7 @@ struct tpc_opts {
 	uint64_t rss_limit_kb;
 	int nwatch;
 	long watch[TPL_MAX_WATCH];
+	bool slow_client; /* slow: we read slowly, not the destination */
 	/* connect */
 	int expect_reply; /* -1: any failure; -2: success */
 };
@@ -1557,6 +1579,7 @@ enum {
 	OPT_RSS_LIMIT,
 	OPT_WATCH,
 	OPT_EXPECT,
+	OPT_SLOW_SIDE,
 };
 
 static const struct option tpc_long_opts[] = {
@@ -1575,7 +1598,8 @@ static const struct option tpc_long_opts[] = {
     {"max-seconds", required_argument, 0, OPT_MAX_SECONDS},
     {"rss-limit", required_argument, 0, OPT_RSS_LIMIT},
     {"watch-pid", required_argument, 0, OPT_WATCH},
-    {"expect", required_argument, 0, OPT_EXPECT}, {0, 0, 0, 0}};
+    {"expect", required_argument, 0, OPT_EXPECT},
+    {"slow-side", required_argument, 0, OPT_SLOW_SIDE}, {0, 0, 0, 0}};
 
 static int
 tpc_parse_opts(int argc, char **argv, struct tpc_opts *o)
@@ -1678,6 +1702,14 @@ tpc_parse_opts(int argc, char **argv, struct tpc_opts *o)
 				goto bad;
 			}
 			break;
+		case OPT_SLOW_SIDE:
+			if (strcmp(optarg, "client") == 0)
+				o->slow_client = true;
+			else if (strcmp(optarg, "server") == 0)
+				o->slow_client = false;
+			else
+				goto bad;
+			break;
 		default:
 			return -EINVAL;
 		}
@@ -1758,6 +1790,8 @@ tpc_client_clear(struct tpc_client *cl)
 	for (int i = 0; cl->streams && i < cl->nstreams; i++) {
 		if (cl->streams[i].bev)
 			bufferevent_free(cl->streams[i].bev);
+		if (cl->streams[i].rate)
+			ev_token_bucket_cfg_free(cl->streams[i].rate);
 	}
 	free(cl->streams);
 	if (cl->rss_ev)
@@ -1945,7 +1979,7 @@ tpl_slow_start_fast_cb(evutil_socket_t fd, short what, void *arg)
 	struct tpc_stream *slow = &cl->streams[0];
 
 	printf("slow stream: %" PRIu64 " bytes sent, %" PRIu64
-	       " echoed after warm-up\n",
+	       " received after warm-up\n",
 	    slow->tx_done, slow->rx_done);
 	for (int i = 1; i < cl->nstreams; i++)
 		tpc_stream_start(&cl->streams[i]);
@@ -1972,10 +2006,10 @@ tpl_cmd_slow(int argc, char **argv)
 	cl.on_end = tpl_slow_on_end;
 	cl.arg = &st;
 	slow = &cl.streams[0];
-	slow->kind = TPC_SLOW;
+	slow->kind = o.slow_client ? TPC_SLOWSRC : TPC_SLOW;
 	slow->seed_tx = slow->seed_rx = o.seed * 1000003ULL + 999;
 	slow->slow_rate = o.slow_rate;
-	slow->tx_total = slow->tx_limit = o.slow_bytes;
+	slow->tx_total = slow->tx_limit = o.slow_client ? 0 : o.slow_bytes;
 	slow->rx_total = o.slow_bytes;
 	for (int i = 1; i < cl.nstreams; i++) {
 		struct tpc_stream *s = &cl.streams[i];
@@ -1990,8 +2024,9 @@ tpl_cmd_slow(int argc, char **argv)
 	st.phase_ev = evtimer_new(cl.base, tpl_slow_start_fast_cb, &cl);
 	evtimer_add(st.phase_ev, &tv);
 	rc = tpc_run(&cl, o.timeout);
-	printf("slow stream: %" PRIu64 " bytes sent, %" PRIu64
-	       " echoed in %.2f s (limit %" PRIu64 " bytes/s)\n",
+	printf("slow stream (%s reads slowly): %" PRIu64 " bytes sent, %" PRIu64
+	       " received in %.2f s (limit %" PRIu64 " bytes/s)\n",
+	    o.slow_client ? "the application" : "the destination",
 	    slow->tx_done, slow->rx_done, tpl_now() - slow->t_start,
 	    o.slow_rate);
 	if (rc == 0 && st.fast_failed)
@@ -2340,6 +2375,7 @@ tpl_usage(FILE *f)
 	    "  slow --target H:P --socks H:P [--slow-rate B/s] [--streams K]\n"
 	    "       [--bytes N] [--warmup S] [--hold S] [--max-seconds X]\n"
 	    "       [--watch-pid PID]... [--rss-limit BYTES] [--timeout S]\n"
+	    "       [--slow-side server|client]  (who reads slowly)\n"
 	    "  halfclose --target H:P [--socks H:P] [--bytes N] [--timeout S]\n"
 	    "  reset --target H:P [--socks H:P] [--bytes N]   (expects a reset)\n"
 	    "  abort --target H:P [--socks H:P] [--bytes N]   (resets midway)\n"

@@ -66,22 +66,31 @@ tp_load load 90 echo --socks "$SOCKS" --target "$ECHO_NAME:$ECHO_PORT" \
 tp_ok "200 streams exact"
 settled "200 streams"
 
-tp_step "a slow reader (64 KiB/s) beside 4 fast streams: the fast ones finish within 10 s, RSS of telepodd and telepod-server grows < 64 MiB"
-tp_load load 90 slow --socks "$SOCKS" --target "127.0.0.1:$ECHO_PORT" \
-	--slow-rate 64k --streams 4 --bytes 16M --warmup 2 --hold 2 \
-	--max-seconds 10 --watch-pid "$DAEMON_PID" --watch-pid "$SERVER_PID" \
-	--rss-limit 64M --seed 3 --timeout 60 ||
-	fail "a slow reader held up other streams, or memory grew without bound"
-# Also against the daemon's RSS right after it connected (tp-load's own
-# baseline is taken when it starts, after the bulk tests above).
-rss_max=$(sed -n "s/^pid $DAEMON_PID: RSS [0-9]* KiB at start, \([0-9]*\) KiB at most.*/\1/p" "$TP_TMP/load.log" | tail -n 1)
-[ -n "$rss_max" ] || fail "tp-load did not report telepodd's RSS"
-# A sanitizer build carries its quarantine and allocator caches on top.
-slack=65536
-tp_is_asan_build "$TELEPODD" && slack=$((slack + 65536))
-[ "$rss_max" -le $((rss_start + slack)) ] ||
-	fail "telepodd's RSS reached $rss_max KiB, more than $((slack / 1024)) MiB above the $rss_start KiB it had after connecting"
-tp_ok "fast streams unaffected; telepodd RSS at most $rss_max KiB (start $rss_start KiB)"
+# slow_reader SIDE WHO: one stream read at 64 KiB/s (by the destination, or
+# by the application) while 4 fast streams of 16 MiB run beside it.
+slow_reader() {
+	local side=$1 who=$2 rss_max slack
+	tp_step "$who reads one stream at 64 KiB/s beside 4 fast streams: the fast ones finish within 10 s, the RSS of telepodd and telepod-server grows < 64 MiB"
+	tp_load load 90 slow --slow-side "$side" --socks "$SOCKS" \
+		--target "127.0.0.1:$ECHO_PORT" --slow-rate 64k --streams 4 \
+		--bytes 16M --warmup 2 --hold 2 --max-seconds 10 \
+		--watch-pid "$DAEMON_PID" --watch-pid "$SERVER_PID" \
+		--rss-limit 64M --seed 3 --timeout 60 ||
+		fail "a slow reader ($who) held up other streams, or memory grew without bound"
+	# Also against the daemon's RSS right after it connected (tp-load's
+	# own baseline is taken when it starts, after the bulk tests above).
+	rss_max=$(sed -n "s/^   | pid $DAEMON_PID: RSS [0-9]* KiB at start, \([0-9]*\) KiB at most.*/\1/p;s/^pid $DAEMON_PID: RSS [0-9]* KiB at start, \([0-9]*\) KiB at most.*/\1/p" "$TP_TMP/load.log" | tail -n 1)
+	[ -n "$rss_max" ] || fail "tp-load did not report telepodd's RSS"
+	# A sanitizer build carries its quarantine and allocator caches on top.
+	slack=65536
+	tp_is_asan_build "$TELEPODD" && slack=$((slack + 65536))
+	[ "$rss_max" -le $((rss_start + slack)) ] ||
+		fail "telepodd's RSS reached $rss_max KiB, more than $((slack / 1024)) MiB above the $rss_start KiB it had after connecting"
+	tp_ok "fast streams unaffected; telepodd RSS at most $rss_max KiB (start $rss_start KiB)"
+	settled "the slow reader ($who)"
+}
+slow_reader server "the destination"
+slow_reader client "the application"
 
 tp_step "half-close, client first: send 8 MiB, shutdown(SHUT_WR), still receive all 8 MiB, then EOF"
 tp_load load 60 echo --socks "$SOCKS" --target "127.0.0.1:$ECHO_PORT" \
@@ -109,7 +118,7 @@ line=$(tp_wait_log echo "$mark" 'reset by peer' 5) ||
 	fail "the application's reset did not reach the destination as a reset"
 tp_ok "echo server: $line"
 
-settled "the slow reader, half-closes and resets"
+settled "the half-closes and resets"
 
 tp_step "SOCKS CONNECT to a name that does not exist: reply 4 (host unreachable) within 5 s"
 tp_load load 30 connect --socks "$SOCKS" --target "no-such-name.invalid:80" \
