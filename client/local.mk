@@ -9,12 +9,17 @@ client_libtelepodd_a_SOURCES = \
 	client/socksd.h client/socksd.c \
 	client/conn.h client/conn.c \
 	client/daemon.h client/daemon.c \
-	client/cidr.h client/cidr.c
+	client/cidr.h client/cidr.c \
+	client/tun.h client/tun-linux.c \
+	client/route.h client/route.c client/route-linux.c \
+	client/netstate.h client/netstate.c
+# What a program linking tun, route or netstate from libtelepodd.a also needs.
+CLIENT_NET_LIBS = $(LIBNL_ROUTE_LIBS) $(LIBNL_LIBS) $(CJSON_LIBS)
 
 sbin_PROGRAMS += client/telepodd
 client_telepodd_SOURCES = client/telepodd.c
 client_telepodd_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(OPENSSL_CFLAGS) $(CJSON_CFLAGS)
-client_telepodd_LDADD = client/libtelepodd.a client/libctl.a $(COMMON_LIBS)
+client_telepodd_LDADD = client/libtelepodd.a client/libctl.a $(COMMON_LIBS) $(CLIENT_NET_LIBS)
 
 # The control protocol (client/ctl.*), shared by telepodd and the telepod CLI.
 noinst_LIBRARIES += client/libctl.a

@@ -35,3 +35,15 @@ TESTS += tests/unit/test_dnswire
 tests_unit_test_dnswire_SOURCES = tests/unit/test_dnswire.c
 tests_unit_test_dnswire_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_dnswire_LDADD = client/libtelepodd.a $(TEST_LIBS)
+
+check_PROGRAMS += tests/unit/test_netstate
+TESTS += tests/unit/test_netstate
+tests_unit_test_netstate_SOURCES = tests/unit/test_netstate.c
+tests_unit_test_netstate_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_netstate_LDADD = client/libtelepodd.a $(TEST_LIBS) $(CLIENT_NET_LIBS)
+
+check_PROGRAMS += tests/unit/test_route
+TESTS += tests/unit/test_route
+tests_unit_test_route_SOURCES = tests/unit/test_route.c
+tests_unit_test_route_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_route_LDADD = client/libtelepodd.a $(TEST_LIBS)
