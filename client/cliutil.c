@@ -42,6 +42,7 @@ static const char cliutil_usage_global[] =
     "  run       run a command with a namespace's environment\n"
     "  certs     create the certificates of client and server (certs create)\n"
     "  version   print the versions of this CLI and of telepodd\n"
+    "  demo      run telepod against a simulated cluster on this machine\n"
     "  help      show the help of a command\n"
     "\n"
     "Options:\n"
@@ -63,11 +64,16 @@ static const char cliutil_usage_global[] =
 
 static const char cliutil_usage_connect[] =
     "Usage: telepod connect --server HOST:PORT --tls-dir DIR [-n NAMESPACE]\n"
-    "                       [--no-tun] [--server-name NAME] [--timeout SECONDS]\n"
+    "                       [--no-tun] [--tun-name NAME] [--also-proxy CIDR]...\n"
+    "                       [--never-proxy CIDR]...\n"
+    "                       [--allow-conflicting-subnet CIDR]...\n"
+    "                       [--server-name NAME] [--timeout SECONDS]\n"
     "\n"
-    "Asks telepodd to connect to telepod-server and join NAMESPACE: cluster\n"
-    "addresses are routed through a TUN device, cluster names resolve, and a\n"
-    "SOCKS5 proxy serves the session. Progress goes to stderr.\n"
+    "Asks telepodd to connect to telepod-server and join NAMESPACE: the\n"
+    "cluster's subnets are routed through a TUN device, cluster names\n"
+    "(NAME, NAME.NAMESPACE, *.svc.cluster.local) resolve through the tunnel\n"
+    "while other names keep resolving as before, and a SOCKS5 proxy serves\n"
+    "the session too. Progress goes to stderr.\n"
     "\n"
     "Options:\n"
     "  --server HOST:PORT   where telepod-server listens (IPv6 as [ADDR]:PORT)\n"
@@ -75,6 +81,16 @@ static const char cliutil_usage_connect[] =
     "                       (make them with `telepod certs create --out DIR`)\n"
     "  -n, --namespace NS   namespace to join (default \"default\")\n"
     "  --no-tun             no TUN device, routes or DNS: SOCKS5 only\n"
+    "  --tun-name NAME      the TUN device's name (default tel0)\n"
+    "  --also-proxy CIDR    route CIDR through the tunnel too (repeatable,\n"
+    "                       or comma-separated)\n"
+    "  --never-proxy CIDR   never route CIDR through the tunnel, even when\n"
+    "                       the cluster announces it\n"
+    "  --allow-conflicting-subnet CIDR\n"
+    "                       route cluster subnets inside CIDR even where they\n"
+    "                       overlap a route this machine already has (by\n"
+    "                       default such a subnet is not routed, and\n"
+    "                       `telepod status` says so)\n"
     "  --server-name NAME   name in the server's certificate\n"
     "                       (default telepod-server)\n"
     "  --timeout SECONDS    give up after this long, 1 to 600 (default 30)\n"
@@ -176,6 +192,26 @@ static const char cliutil_usage_version[] =
     "\n"
     "Exit codes: 0 always, 2 usage error.\n";
 
+static const char cliutil_usage_demo[] =
+    "Usage: telepod demo [--keep | --down DIR]\n"
+    "\n"
+    "Builds a simulated cluster on this machine in two network namespaces\n"
+    "(a \"cluster\" with DNS, Redis, PostgreSQL and the demo HTTP service\n"
+    "gateway, and a \"laptop\"), runs telepod-server in the cluster and\n"
+    "telepodd in the laptop, connects namespace jakub and shows, step by\n"
+    "step, unmodified curl, redis-cli and psql reaching the services by name.\n"
+    "On a terminal it then opens a shell in the laptop namespace; exit it to\n"
+    "tear everything down. Nothing changes in this machine's own network.\n"
+    "Needs root (network namespaces, a TUN device) and dnsmasq, Redis,\n"
+    "PostgreSQL, curl (./dev.sh demo installs them).\n"
+    "\n"
+    "Options:\n"
+    "  --keep       leave it all running and print how to tear it down\n"
+    "  --down DIR   tear down a demo left running by --keep\n"
+    "\n"
+    "Exit codes: 0 the demo ran (and was torn down), 1 a step failed,\n"
+    "2 usage error, 77 not root.\n";
+
 static const char cliutil_usage_help[] =
     "Usage: telepod help [COMMAND]\n"
     "\n"
@@ -195,6 +231,7 @@ static const struct {
     {CLIUTIL_CMD_ENV, "env", cliutil_usage_env},
     {CLIUTIL_CMD_RUN, "run", cliutil_usage_run},
     {CLIUTIL_CMD_CERTS_CREATE, "certs create", cliutil_usage_certs},
+    {CLIUTIL_CMD_DEMO, "demo", cliutil_usage_demo},
 };
 
 #define CLIUTIL_N_CMDS (sizeof(cliutil_cmds) / sizeof(*cliutil_cmds))
@@ -251,6 +288,12 @@ enum {
 	CLIUTIL_OPT_OUT,
 	CLIUTIL_OPT_DAYS,
 	CLIUTIL_OPT_FORCE,
+	CLIUTIL_OPT_TUN_NAME,
+	CLIUTIL_OPT_ALSO_PROXY,
+	CLIUTIL_OPT_NEVER_PROXY,
+	CLIUTIL_OPT_ALLOW_CONFLICTING,
+	CLIUTIL_OPT_KEEP,
+	CLIUTIL_OPT_DOWN,
 };
 
 static const struct option cliutil_opts_global[] = {
@@ -265,6 +308,11 @@ static const struct option cliutil_opts_connect[] = {
     {"tls-dir", required_argument, NULL, CLIUTIL_OPT_TLS_DIR},
     {"namespace", required_argument, NULL, 'n'},
     {"no-tun", no_argument, NULL, CLIUTIL_OPT_NO_TUN},
+    {"tun-name", required_argument, NULL, CLIUTIL_OPT_TUN_NAME},
+    {"also-proxy", required_argument, NULL, CLIUTIL_OPT_ALSO_PROXY},
+    {"never-proxy", required_argument, NULL, CLIUTIL_OPT_NEVER_PROXY},
+    {"allow-conflicting-subnet", required_argument, NULL,
+        CLIUTIL_OPT_ALLOW_CONFLICTING},
     {"server-name", required_argument, NULL, CLIUTIL_OPT_SERVER_NAME},
     {"timeout", required_argument, NULL, CLIUTIL_OPT_TIMEOUT},
     {"socket", required_argument, NULL, CLIUTIL_OPT_SOCKET},
@@ -307,6 +355,13 @@ static const struct option cliutil_opts_certs[] = {
     {"server-name", required_argument, NULL, CLIUTIL_OPT_SERVER_NAME},
     {"days", required_argument, NULL, CLIUTIL_OPT_DAYS},
     {"force", no_argument, NULL, CLIUTIL_OPT_FORCE},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+static const struct option cliutil_opts_demo[] = {
+    {"keep", no_argument, NULL, CLIUTIL_OPT_KEEP},
+    {"down", required_argument, NULL, CLIUTIL_OPT_DOWN},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -423,9 +478,75 @@ cliutil_opts_of(enum cliutil_cmd cmd, const char **ret_short)
 	case CLIUTIL_CMD_CERTS_CREATE:
 		*ret_short = "+:h";
 		return cliutil_opts_certs;
+	case CLIUTIL_CMD_DEMO:
+		*ret_short = "+:h";
+		return cliutil_opts_demo;
 	default:
 		*ret_short = "+:h";
 		return cliutil_opts_plain;
+	}
+}
+
+/* True for a Linux interface name: 1 to 15 bytes, none of '/', ':',
+ * white space or control characters, and not "." or "..". */
+static bool
+cliutil_valid_ifname(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > CLIUTIL_MAX_TUN_NAME || strcmp(s, ".") == 0 ||
+	    strcmp(s, "..") == 0)
+		return false;
+	for (const char *p = s; *p; p++) {
+		unsigned char ch = (unsigned char)*p;
+
+		if (ch <= ' ' || ch >= 0x7f || ch == '/' || ch == ':')
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Parses the comma-separated prefixes of --OPT into v (n items so far, at
+ * most CLIUTIL_MAX_CIDRS). A prefix with host bits set is refused: the
+ * user probably meant another one, so guessing would route the wrong
+ * addresses.
+ */
+static int
+cliutil_add_cidrs(const char *opt, const char *arg, struct cidr *v, size_t *n,
+    enum cliutil_cmd cmd, char *err, size_t errlen)
+{
+	const char *p = arg;
+
+	for (;;) {
+		const char *comma = strchr(p, ',');
+		size_t len = comma ? (size_t)(comma - p) : strlen(p);
+		char item[CIDR_STR_MAX], norm[CIDR_STR_MAX];
+		struct cidr c;
+		bool host_bits = false;
+
+		if (len == 0 || len >= sizeof(item))
+			return cliutil_usage_error(err, errlen, cmd,
+			    "invalid --%s \"%s\": use prefixes like 10.96.0.0/12, separated by commas",
+			    opt, arg);
+		memcpy(item, p, len);
+		item[len] = '\0';
+		if (cidr_parse(item, &c, &host_bits) < 0)
+			return cliutil_usage_error(err, errlen, cmd,
+			    "invalid --%s \"%s\": not a prefix like 10.96.0.0/12 or fd00::/64",
+			    opt, item);
+		if (host_bits)
+			return cliutil_usage_error(err, errlen, cmd,
+			    "invalid --%s \"%s\": host bits are set; did you mean %s?",
+			    opt, item, cidr_format(&c, norm, sizeof(norm)));
+		if (*n == CLIUTIL_MAX_CIDRS)
+			return cliutil_usage_error(err, errlen, cmd,
+			    "at most %d prefixes for --%s", CLIUTIL_MAX_CIDRS,
+			    opt);
+		v[(*n)++] = c;
+		if (!comma)
+			return 0;
+		p = comma + 1;
 	}
 }
 
@@ -437,7 +558,7 @@ cliutil_parse_command(
 	const char *shortopts;
 	const struct option *longopts = cliutil_opts_of(a->cmd, &shortopts);
 	enum cliutil_cmd cmd = a->cmd;
-	int c;
+	int c, r;
 
 	optind = 0; /* glibc: reinitialise fully */
 	opterr = 0;
@@ -491,6 +612,42 @@ cliutil_parse_command(
 			break;
 		case CLIUTIL_OPT_NO_TUN:
 			a->no_tun = true;
+			break;
+		case CLIUTIL_OPT_TUN_NAME:
+			if (!cliutil_valid_ifname(optarg))
+				return cliutil_usage_error(err, errlen, cmd,
+				    "invalid --tun-name \"%s\": use 1 to %d characters without '/', ':' or blanks",
+				    optarg, CLIUTIL_MAX_TUN_NAME);
+			a->tun_name = optarg;
+			break;
+		case CLIUTIL_OPT_ALSO_PROXY:
+			r = cliutil_add_cidrs("also-proxy", optarg,
+			    a->also_proxy, &a->n_also_proxy, cmd, err, errlen);
+			if (r < 0)
+				return r;
+			break;
+		case CLIUTIL_OPT_NEVER_PROXY:
+			r = cliutil_add_cidrs("never-proxy", optarg,
+			    a->never_proxy, &a->n_never_proxy, cmd, err,
+			    errlen);
+			if (r < 0)
+				return r;
+			break;
+		case CLIUTIL_OPT_ALLOW_CONFLICTING:
+			r = cliutil_add_cidrs("allow-conflicting-subnet",
+			    optarg, a->allow_conflicting,
+			    &a->n_allow_conflicting, cmd, err, errlen);
+			if (r < 0)
+				return r;
+			break;
+		case CLIUTIL_OPT_KEEP:
+			a->keep = true;
+			break;
+		case CLIUTIL_OPT_DOWN:
+			if (!optarg[0] || strlen(optarg) >= PATH_MAX)
+				return cliutil_usage_error(err, errlen, cmd,
+				    "--down needs the directory --keep printed");
+			a->down_dir = optarg;
 			break;
 		case CLIUTIL_OPT_SERVER_NAME:
 			if (!optarg[0] || strlen(optarg) > CLIUTIL_MAX_NAME)
@@ -561,6 +718,14 @@ cliutil_parse_command(
 		if (!a->ns)
 			a->ns = CLIUTIL_DEFAULT_NAMESPACE;
 	}
+	if (cmd == CLIUTIL_CMD_CONNECT && a->no_tun &&
+	    (a->tun_name || a->n_also_proxy || a->n_never_proxy ||
+	        a->n_allow_conflicting))
+		return cliutil_usage_error(err, errlen, cmd,
+		    "--no-tun routes nothing: it cannot be combined with --tun-name, --also-proxy, --never-proxy or --allow-conflicting-subnet");
+	if (cmd == CLIUTIL_CMD_DEMO && a->keep && a->down_dir)
+		return cliutil_usage_error(
+		    err, errlen, cmd, "give either --keep or --down DIR");
 	if (cmd == CLIUTIL_CMD_CERTS_CREATE && !a->out_dir)
 		return cliutil_usage_error(err, errlen, cmd,
 		    "missing --out DIR (where to write the certificates)");
@@ -613,9 +778,6 @@ cliutil_parse(int argc, char **argv, const char *env_socket,
 	name = argv[optind];
 	argc -= optind;
 	argv += optind;
-	if (strcmp(name, "demo") == 0)
-		return cliutil_usage_error(err, errlen, CLIUTIL_CMD_NONE,
-		    "\"demo\" is reserved for a later version of telepod");
 	if (cliutil_lookup(name, &a.cmd) < 0)
 		return cliutil_usage_error(err, errlen, CLIUTIL_CMD_NONE,
 		    "unknown command \"%s\"", name);

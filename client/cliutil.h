@@ -16,6 +16,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "client/cidr.h"
+
 /* Exit codes of `telepod` (documented in --help and README). */
 #define CLIUTIL_EXIT_OK             0
 #define CLIUTIL_EXIT_FAILED         1 /* the operation failed */
@@ -34,6 +36,11 @@
 #define CLIUTIL_MAX_SERVER_NAMES  64
 #define CLIUTIL_MAX_HOSTPORT      261 /* 253-byte name, brackets, :65535 */
 #define CLIUTIL_MAX_NAME          253
+/* Most prefixes each of --also-proxy, --never-proxy and
+ * --allow-conflicting-subnet takes (counting comma-separated items). */
+#define CLIUTIL_MAX_CIDRS 64
+/* Longest TUN device name (IFNAMSIZ - 1). */
+#define CLIUTIL_MAX_TUN_NAME 15
 
 enum cliutil_cmd {
 	CLIUTIL_CMD_NONE = 0, /* no command: print the global usage */
@@ -45,6 +52,7 @@ enum cliutil_cmd {
 	CLIUTIL_CMD_ENV,
 	CLIUTIL_CMD_RUN,
 	CLIUTIL_CMD_CERTS_CREATE,
+	CLIUTIL_CMD_DEMO,
 };
 
 enum cliutil_format {
@@ -69,6 +77,14 @@ struct cliutil_args {
 	const char *server_name; /* NULL: the daemon's default */
 	bool no_tun;
 	int timeout_s;
+	const char *tun_name; /* NULL: the daemon's default (tel0) */
+	/* Prefixes, parsed and checked (no host bits set). */
+	struct cidr also_proxy[CLIUTIL_MAX_CIDRS];
+	size_t n_also_proxy;
+	struct cidr never_proxy[CLIUTIL_MAX_CIDRS];
+	size_t n_never_proxy;
+	struct cidr allow_conflicting[CLIUTIL_MAX_CIDRS];
+	size_t n_allow_conflicting;
 	/* status (text|json), env (dotenv|json|sh) */
 	enum cliutil_format format;
 	/* run: the command and its arguments, NULL-terminated (argv's tail) */
@@ -80,6 +96,10 @@ struct cliutil_args {
 	size_t n_server_names;
 	int days;
 	bool force;
+	/* demo: keep the simulated cluster up (--keep), or tear down the one
+	 * kept in down_dir (--down DIR). */
+	bool keep;
+	const char *down_dir;
 };
 
 /*

@@ -29,7 +29,7 @@ client_libctl_a_SOURCES = client/ctl.h client/ctl.c
 # The telepod CLI; its daemon-free logic (cliutil) is a library for tests.
 noinst_LIBRARIES += client/libcli.a
 client_libcli_a_CFLAGS = $(AM_CFLAGS) $(CJSON_CFLAGS)
-client_libcli_a_SOURCES = client/cliutil.h client/cliutil.c
+client_libcli_a_SOURCES = client/cliutil.h client/cliutil.c client/cidr.h client/cidr.c
 
 bin_PROGRAMS += client/telepod
 client_telepod_SOURCES = client/cli.c

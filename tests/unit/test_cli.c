@@ -301,9 +301,106 @@ test_parse_global(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(err, "unknown command \"frob\""));
 	CU_ASSERT_PTR_NOT_NULL(strstr(err, "telepod --help"));
 	CU_ASSERT_EQUAL(parse(ARGV("-x", "status"), NULL, &a), -EINVAL);
-	/* Reserved for later: refused, and not listed in the help. */
-	CU_ASSERT_EQUAL(parse(ARGV("demo"), NULL, &a), -EINVAL);
-	CU_ASSERT_PTR_NOT_NULL(strstr(err, "reserved"));
+	/* demo: --keep, --down DIR, not both, nothing else. */
+	CU_ASSERT_EQUAL(parse(ARGV("demo"), NULL, &a), 0);
+	CU_ASSERT_EQUAL(a.cmd, CLIUTIL_CMD_DEMO);
+	CU_ASSERT_FALSE(a.keep);
+	CU_ASSERT_PTR_NULL(a.down_dir);
+	CU_ASSERT_EQUAL(parse(ARGV("demo", "--keep"), NULL, &a), 0);
+	CU_ASSERT_TRUE(a.keep);
+	CU_ASSERT_EQUAL(parse(ARGV("demo", "--down", "/tmp/d"), NULL, &a), 0);
+	CU_ASSERT_STRING_EQUAL(a.down_dir, "/tmp/d");
+	CU_ASSERT_EQUAL(
+	    parse(ARGV("demo", "--keep", "--down", "/tmp/d"), NULL, &a),
+	    -EINVAL);
+	CU_ASSERT_EQUAL(parse(ARGV("demo", "x"), NULL, &a), -EINVAL);
+	CU_ASSERT_EQUAL(parse(ARGV("help", "demo"), NULL, &a), 0);
+	CU_ASSERT_EQUAL(a.cmd, CLIUTIL_CMD_DEMO);
+}
+
+static void
+test_parse_connect_routes(void)
+{
+	struct cliutil_args a;
+	char buf[CIDR_STR_MAX];
+
+	CU_ASSERT_EQUAL(parse(ARGV("connect", "--server", "h:1", "--tls-dir",
+	                          "/d", "--tun-name", "tp0", "--also-proxy",
+	                          "10.0.0.0/8,fd00::/64", "--also-proxy",
+	                          "192.0.2.7", "--never-proxy", "10.96.0.0/16",
+	                          "--allow-conflicting-subnet", "10.96.0.0/12"),
+	                    NULL, &a),
+	    0);
+	CU_ASSERT_STRING_EQUAL(a.tun_name, "tp0");
+	CU_ASSERT_EQUAL(a.n_also_proxy, 3);
+	CU_ASSERT_STRING_EQUAL(
+	    cidr_format(&a.also_proxy[0], buf, sizeof(buf)), "10.0.0.0/8");
+	CU_ASSERT_STRING_EQUAL(
+	    cidr_format(&a.also_proxy[1], buf, sizeof(buf)), "fd00::/64");
+	CU_ASSERT_STRING_EQUAL(
+	    cidr_format(&a.also_proxy[2], buf, sizeof(buf)), "192.0.2.7/32");
+	CU_ASSERT_EQUAL(a.n_never_proxy, 1);
+	CU_ASSERT_EQUAL(a.n_allow_conflicting, 1);
+	CU_ASSERT_STRING_EQUAL(
+	    cidr_format(&a.allow_conflicting[0], buf, sizeof(buf)),
+	    "10.96.0.0/12");
+
+	/* Defaults: nothing extra, the daemon's device name. */
+	CU_ASSERT_EQUAL(
+	    parse(ARGV("connect", "--server", "h:1", "--tls-dir", "/d"), NULL,
+	        &a),
+	    0);
+	CU_ASSERT_PTR_NULL(a.tun_name);
+	CU_ASSERT_EQUAL(
+	    a.n_also_proxy + a.n_never_proxy + a.n_allow_conflicting, 0);
+
+	/* Host bits set: refused with the prefix the user probably meant. */
+	CU_ASSERT_EQUAL(parse(ARGV("connect", "--server", "h:1", "--tls-dir",
+	                          "/d", "--never-proxy", "10.96.1.0/12"),
+	                    NULL, &a),
+	    -EINVAL);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "did you mean 10.96.0.0/12?"));
+	CU_ASSERT_EQUAL(parse(ARGV("connect", "--server", "h:1", "--tls-dir",
+	                          "/d", "--also-proxy", "10.0.0.0/8,"),
+	                    NULL, &a),
+	    -EINVAL);
+	CU_ASSERT_EQUAL(parse(ARGV("connect", "--server", "h:1", "--tls-dir",
+	                          "/d", "--also-proxy", "gateway"),
+	                    NULL, &a),
+	    -EINVAL);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "--also-proxy \"gateway\""));
+	CU_ASSERT_EQUAL(parse(ARGV("connect", "--server", "h:1", "--tls-dir",
+	                          "/d", "--tun-name", "a/b"),
+	                    NULL, &a),
+	    -EINVAL);
+	CU_ASSERT_EQUAL(parse(ARGV("connect", "--server", "h:1", "--tls-dir",
+	                          "/d", "--tun-name", "0123456789abcdef"),
+	                    NULL, &a),
+	    -EINVAL);
+	CU_ASSERT_EQUAL(
+	    parse(ARGV("connect", "--server", "h:1", "--tls-dir", "/d",
+	              "--no-tun", "--also-proxy", "10.0.0.0/8"),
+	        NULL, &a),
+	    -EINVAL);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "--no-tun routes nothing"));
+}
+
+/* More than CLIUTIL_MAX_CIDRS prefixes are refused. */
+static void
+test_parse_many_cidrs(void)
+{
+	struct cliutil_args a;
+	char list[CLIUTIL_MAX_CIDRS * 20];
+	size_t n = 0;
+
+	for (int i = 0; i <= CLIUTIL_MAX_CIDRS; i++)
+		n += (size_t)snprintf(list + n, sizeof(list) - n,
+		    "%s10.%d.0.0/16", i ? "," : "", i);
+	CU_ASSERT_EQUAL(parse(ARGV("connect", "--server", "h:1", "--tls-dir",
+	                          "/d", "--also-proxy", list),
+	                    NULL, &a),
+	    -EINVAL);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "at most"));
 }
 
 static void
@@ -312,7 +409,7 @@ test_usage_texts(void)
 	static const enum cliutil_cmd cmds[] = {CLIUTIL_CMD_NONE,
 	    CLIUTIL_CMD_HELP, CLIUTIL_CMD_VERSION, CLIUTIL_CMD_CONNECT,
 	    CLIUTIL_CMD_STATUS, CLIUTIL_CMD_QUIT, CLIUTIL_CMD_ENV,
-	    CLIUTIL_CMD_RUN, CLIUTIL_CMD_CERTS_CREATE};
+	    CLIUTIL_CMD_RUN, CLIUTIL_CMD_CERTS_CREATE, CLIUTIL_CMD_DEMO};
 
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(*cmds); i++) {
 		char *buf = NULL;
@@ -325,7 +422,6 @@ test_usage_texts(void)
 		snprintf(want, sizeof(want), "Usage: telepod %s",
 		    cliutil_cmd_name(cmds[i]));
 		CU_ASSERT_PTR_NOT_NULL(strstr(buf, want));
-		CU_ASSERT_PTR_NULL(strstr(buf, "demo"));
 		free(buf);
 	}
 }
@@ -835,6 +931,8 @@ test_status_render(void)
 
 static const struct cunit_test tests[] = {
     {"parse_connect", test_parse_connect},
+    {"parse_connect_routes", test_parse_connect_routes},
+    {"parse_many_cidrs", test_parse_many_cidrs},
     {"parse_socket", test_parse_socket},
     {"parse_status_quit_env", test_parse_status_quit_env},
     {"parse_run", test_parse_run},
