@@ -13,6 +13,13 @@ tests_integration_tp_mkcert_SOURCES = tests/integration/tp-mkcert.c
 tests_integration_tp_mkcert_CFLAGS = $(TEST_CFLAGS)
 tests_integration_tp_mkcert_LDADD = $(COMMON_LIBS)
 
+# tp-tun-check: the TUN device, routes and the netstate ledger as telepodd
+# drives them, for test-tun-route.sh (run inside a namespace of its own).
+check_PROGRAMS += tests/integration/tp-tun-check
+tests_integration_tp_tun_check_SOURCES = tests/integration/tp-tun-check.c
+tests_integration_tp_tun_check_CFLAGS = $(TEST_CFLAGS)
+tests_integration_tp_tun_check_LDADD = client/libtelepodd.a $(COMMON_LIBS) $(CLIENT_NET_LIBS)
+
 # The scripts (executable, found in the source tree; tests/local.mk puts the
 # whole folder in the distribution). Each starts its own processes on
 # loopback and cleans up by PID.
@@ -21,3 +28,6 @@ TESTS += tests/integration/lib-selftest.sh \
 	tests/integration/negative.sh \
 	tests/integration/fault.sh \
 	tests/integration/ctl-auth.sh
+# Root only (skips otherwise): TUN device, routes and recovery inside a
+# network namespace of its own.
+TESTS += tests/integration/test-tun-route.sh
