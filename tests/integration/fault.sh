@@ -4,7 +4,8 @@
 # fault: kill -9 the server in the middle of a transfer. The application
 # must see the stream fail quickly (a reset, or an EOF before the end), the
 # daemon must say it is reconnecting, and once the server is back on the
-# same port new streams must work again within a bounded time.
+# same port new streams must work again within a bounded time. Also: a
+# frozen server is found dead by the keepalive, and SIGTERM drains.
 set -u
 . "$(dirname "$0")/lib.sh"
 tp_init fault
@@ -13,10 +14,31 @@ tp_need_programs
 # Bounds (the design asks for 2 s; slack for loaded CI machines).
 FAIL_BOUND_MS=${FAIL_BOUND_MS:-5000}
 BACK_BOUND_MS=${BACK_BOUND_MS:-5000}
+# A peer that stops answering is found dead within 10 s (mux keepalive).
+DEAD_BOUND_MS=${DEAD_BOUND_MS:-12000}
 
 tp_step "set-up: a connected session"
 tp_setup_tunnel fault
 tp_ok "SOCKS at $SOCKS"
+
+tp_step "a frozen server (SIGSTOP) is detected by the keepalive within $((DEAD_BOUND_MS / 1000)) s; after SIGCONT streams work again"
+kill -STOP "$SERVER_PID"
+t0=$(tp_now_ms)
+not_connected() {
+	[ "$(tp_conn_state "$DAEMON_SOCK")" != connected ]
+}
+tp_retry $((DEAD_BOUND_MS / 1000 + 5)) not_connected || {
+	kill -CONT "$SERVER_PID"
+	fail "telepod status still says connected $(($(tp_now_ms) - t0)) ms after the server froze"
+}
+t=$(($(tp_now_ms) - t0))
+kill -CONT "$SERVER_PID"
+[ "$t" -le "$DEAD_BOUND_MS" ] || fail "the frozen server was noticed only after $t ms"
+state=$(tp_conn_state "$DAEMON_SOCK")
+tp_ok "noticed after $t ms (state $state)"
+tp_retry 10 tp_load load 10 echo --socks "$SOCKS" --target "127.0.0.1:$ECHO_PORT" \
+	--bytes 1M --timeout 5 >/dev/null || fail "no stream works after the server was thawed"
+tp_ok "streams work after SIGCONT"
 
 tp_step "a long transfer runs, then telepod-server is killed with SIGKILL"
 tp_spawn transfer "$TP_LOAD" echo --socks "$SOCKS" --target "127.0.0.1:$ECHO_PORT" \
