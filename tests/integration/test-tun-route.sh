@@ -90,6 +90,7 @@ start_up() {
 	[ -f "$TP_TMP/$name.ready" ] || fail "$name exited before getting ready"
 }
 
+# shellcheck disable=SC2317 # called through tp_retry
 tp__ready_or_dead() {
 	[ -f "$TP_TMP/$1.ready" ] || ! tp_pid_running "$UP_PID"
 }
@@ -188,11 +189,10 @@ start_up crash --subnet 10.96.0.0/12,fd00:96::/112 --allow 10.96.0.0/12 \
 	--ipv6 fd7e:1e0d::1/64 --marker "$TP_TMP/marker" \
 	--leak-child "$TP_TMP/child.pid"
 CHILD=$(cat "$TP_TMP/child.pid") || fail "no child PID"
-TP_PIDS+=("$CHILD") # killed by PID on any exit
-TP_NAME_OF[$CHILD]=leaked-child
+tp_track leaked-child "$CHILD" # killed by PID on any exit
 [ -e "$TP_TMP/marker" ] || fail "the marker file was not created"
-kill -KILL "$UP_PID"
-tp_wait_pid "$UP_PID" 5 || fail "tp-tun-check survived SIGKILL"
+tp__stop_pid "$UP_PID" KILL 5
+tp_pid_running "$UP_PID" && fail "tp-tun-check survived SIGKILL"
 ip -n "$NS" link show tel0 >/dev/null 2>&1 || fail "tel0 vanished although the child holds its fd"
 [ -n "$(our_routes)" ] || fail "the routes vanished although tel0 lives on"
 tp_ok "after SIGKILL tel0 and its routes remain (the child holds the fd)"
@@ -202,17 +202,19 @@ tp_run_logged recover 20 ip netns exec "$NS" "$CHECK" recover --state "$STATE" |
 [ ! -e "$STATE" ] || fail "recover left the state file"
 tp_ok "recover removed tel0, the routes and the test record"
 same_as_before "after recovery (child still alive)"
-kill -KILL "$CHILD" 2>/dev/null
-tp_wait_pid "$CHILD" 5 || fail "the leaked child survived SIGKILL"
+tp__stop_pid "$CHILD" KILL 5
+tp_pid_running "$CHILD" && fail "the leaked child survived SIGKILL"
 
 tp_step "3b. SIGKILL with nothing else holding the TUN, then recover"
 start_up crash2 --subnet 10.96.0.0/12 --allow 10.96.0.0/12 --marker "$TP_TMP/marker2"
-kill -KILL "$UP_PID"
-tp_wait_pid "$UP_PID" 5 || fail "tp-tun-check survived SIGKILL"
+tp__stop_pid "$UP_PID" KILL 5
+tp_pid_running "$UP_PID" && fail "tp-tun-check survived SIGKILL"
 grep -q '"tun"' "$STATE" || fail "the ledger does not name the TUN device"
 tp_run_logged recover2 20 ip netns exec "$NS" "$CHECK" recover --state "$STATE" ||
 	fail "tp-tun-check recover failed"
-[ ! -e "$TP_TMP/marker2" ] && [ ! -e "$STATE" ] || fail "recover left the marker or the state file"
+if [ -e "$TP_TMP/marker2" ] || [ -e "$STATE" ]; then
+	fail "recover left the marker or the state file"
+fi
 same_as_before "after the second recovery"
 
 tp_step "4. an existing tel0 is refused; recovery leaves a tel0 it did not make"
