@@ -29,6 +29,7 @@ fuzz_dns     | server/dnsmsg.c |
 fuzz_socks5  | client/socks5.c |
 fuzz_dnswire | client/dnswire.c |
 fuzz_ctl     | client/ctl.c common/log.c | libevent libcjson
+fuzz_pkt     | client/pkt.c |
 '
 
 CC=${FUZZ_CC:-clang}

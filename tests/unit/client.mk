@@ -47,3 +47,9 @@ TESTS += tests/unit/test_route
 tests_unit_test_route_SOURCES = tests/unit/test_route.c
 tests_unit_test_route_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_route_LDADD = client/libtelepodd.a $(TEST_LIBS)
+
+check_PROGRAMS += tests/unit/test_pkt
+TESTS += tests/unit/test_pkt
+tests_unit_test_pkt_SOURCES = tests/unit/test_pkt.c
+tests_unit_test_pkt_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_pkt_LDADD = client/libtelepodd.a $(TEST_LIBS)
