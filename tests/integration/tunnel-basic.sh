@@ -22,6 +22,8 @@ TP_ITEST_PLAIN=hello
 export TP_ITEST_SPACES="two words"
 TP_ITEST_EQUALS='a=b=c'
 TP_ITEST_TRICKY="it's a \$HOME; \"quoted\""
+TP_ITEST_MULTI="first\nsecond"
+TP_ITEST_UTF8=héllo wörld ✓
 EOF
 
 tp_step "set-up: certificates, echo server, telepod-server --env-file, telepodd, connect"
@@ -162,20 +164,21 @@ envjson() {
 		printf '%s\n' "$js" | tp_json "$1" 2>/dev/null
 }
 for pair in "TP_ITEST_PLAIN=hello" "TP_ITEST_SPACES=two words" \
-	"TP_ITEST_EQUALS=a=b=c" "TP_ITEST_TRICKY=it's a \$HOME; \"quoted\""; do
+	"TP_ITEST_EQUALS=a=b=c" "TP_ITEST_TRICKY=it's a \$HOME; \"quoted\"" \
+	"TP_ITEST_MULTI=first"$'\n'"second" "TP_ITEST_UTF8=héllo wörld ✓"; do
 	name=${pair%%=*}
 	want=${pair#*=}
 	got=$(envjson "$name") || fail "$name missing from telepod env -o json: $js"
 	[ "$got" = "$want" ] || fail "$name is \"$got\" in telepod env -o json, not \"$want\""
 done
-tp_ok "4 variables with their exact values"
+tp_ok "6 variables with their exact values (quotes, \$, =, a newline, UTF-8)"
 
 tp_step "environment: telepod env -o sh evaluates to the same values in sh"
 sh_out=$(tp_cli "$DAEMON_SOCK" env -o sh) || fail "telepod env -o sh failed: $sh_out"
 printf '%s\n' "$sh_out" >"$TP_TMP/env.sh"
-got=$(sh -c '. "$1" && printf "%s|%s" "$TP_ITEST_SPACES" "$TP_ITEST_TRICKY"' sh "$TP_TMP/env.sh") ||
+got=$(sh -c '. "$1" && printf "%s|%s|%s|%s" "$TP_ITEST_SPACES" "$TP_ITEST_TRICKY" "$TP_ITEST_MULTI" "$TP_ITEST_UTF8"' sh "$TP_TMP/env.sh") ||
 	fail "the output of telepod env -o sh does not run in sh: $sh_out"
-[ "$got" = "two words|it's a \$HOME; \"quoted\"" ] ||
+[ "$got" = "two words|it's a \$HOME; \"quoted\"|first"$'\n'"second|héllo wörld ✓" ] ||
 	fail "telepod env -o sh quotes wrongly: sh sees \"$got\""
 tp_ok "quoting survives sh"
 
@@ -192,6 +195,21 @@ rc=0
 tp_cli "$DAEMON_SOCK" run -- sh -c 'exit 7' >/dev/null || rc=$?
 [ "$rc" = 7 ] || fail "telepod run -- sh -c 'exit 7' returned $rc, not 7"
 tp_ok "variables present, exit status 7 passed through"
+
+tp_step "environment: the dotenv output reads back: a second server started with it hands out the same values"
+printf '%s\n' "$dot" >"$TP_TMP/roundtrip.env"
+rt_port=$(tp_free_port)
+tp_start_server server-rt "$rt_port" "$TLS_DIR" --env-file "$TP_TMP/roundtrip.env"
+tp_connect "$DAEMON_SOCK" "127.0.0.1:$rt_port" "$TLS_DIR" roundtrip
+js2=$(tp_cli "$DAEMON_SOCK" env -n roundtrip -o json) || fail "telepod env -n roundtrip -o json failed: $js2"
+for name in TP_ITEST_PLAIN TP_ITEST_SPACES TP_ITEST_EQUALS TP_ITEST_TRICKY TP_ITEST_MULTI TP_ITEST_UTF8; do
+	a=$(envjson "$name")
+	b=$(js=$js2 envjson "$name") || fail "$name lost in the dotenv round trip"
+	[ "$a" = "$b" ] || fail "$name changed in the dotenv round trip: \"$a\" became \"$b\""
+done
+tp_cli "$DAEMON_SOCK" quit -n roundtrip >/dev/null || fail "telepod quit -n roundtrip failed"
+tp_stop server-rt TERM 10
+tp_ok "6 values identical after telepod env -o dotenv | telepod-server --env-file"
 
 tp_step "telepod quit ends the session; telepod-server exits 0 on SIGTERM"
 tp_cli "$DAEMON_SOCK" quit >/dev/null || fail "telepod quit failed"
