@@ -120,6 +120,22 @@ v=$(printf '{"ok":true,"progress":"x"}\n{"ok":true,"socks":"127.0.0.1:7"}\n' | t
 [ "$v" = 127.0.0.1:7 ] || fail "json lines: got $v"
 tp_ok "ok"
 
+tp_step "a network namespace world: processes and tools run inside it, and it is deleted on exit"
+if tp_is_root && command -v ip >/dev/null 2>&1; then
+	child "tp_init child5; tp_netns_new tp-self-\$\$; echo tp-self-\$\$ >$TP_TMP/child.ns
+		TP_NS=tp-self-\$\$ tp_start_echo echo
+		TP_NS=tp-self-\$\$ tp_wait_port \$ECHO_PORT 5 echo
+		tp_port_listening \$ECHO_PORT && fail 'the echo port listens outside the namespace'
+		TP_NS=tp-self-\$\$ tp_load load 20 echo --target 127.0.0.1:\$ECHO_PORT --bytes 1M --timeout 10 || fail 'echo inside the namespace failed'
+		tp_pass"
+	ns=$(cat "$TP_TMP/child.ns")
+	[ "$CHILD_RC" = 0 ] || fail "the namespace child failed ($CHILD_RC): $(cat "$TP_TMP/child.out")"
+	[ -e "/run/netns/$ns" ] && fail "namespace $ns survived its test"
+	tp_ok "echo inside $ns, invisible outside, $ns deleted"
+else
+	tp_log "not root or no ip(8): namespace helpers not checked"
+fi
+
 tp_step "a TERM stops the echo server with status 0"
 tp_stop echo TERM 5
 [ "$TP_WAIT_RC" = 0 ] || fail "tp-load serve exited $TP_WAIT_RC on SIGTERM"

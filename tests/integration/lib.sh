@@ -171,6 +171,16 @@ tp__starttime() {
 	echo "${f[19]}"
 }
 
+# tp_netns_new NAME: creates the network namespace NAME with lo up, deleted
+# on exit (after the processes are stopped). Needs root; NAME should carry
+# $$ so that parallel tests do not collide. Run things in it with
+# TP_NS=NAME before any helper.
+tp_netns_new() {
+	ip netns add "$1" || fail "cannot create the network namespace $1"
+	TP_NETNS+=("$1")
+	ip -n "$1" link set lo up || fail "cannot bring lo up in $1"
+}
+
 # tp_pid_running PID: true while PID exists, is not a zombie and, for a
 # process started by tp_spawn, is still that process: the shell reaps its
 # children, and a freed PID can be handed to an unrelated process (pid_max
