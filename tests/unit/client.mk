@@ -53,3 +53,9 @@ TESTS += tests/unit/test_pkt
 tests_unit_test_pkt_SOURCES = tests/unit/test_pkt.c
 tests_unit_test_pkt_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_pkt_LDADD = client/libtelepodd.a $(TEST_LIBS)
+
+check_PROGRAMS += tests/unit/test_nat
+TESTS += tests/unit/test_nat
+tests_unit_test_nat_SOURCES = tests/unit/test_nat.c
+tests_unit_test_nat_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_nat_LDADD = client/libtelepodd.a $(TEST_LIBS)
