@@ -24,6 +24,7 @@ tp_ok "SOCKS at $SOCKS"
 tp_step "a frozen server (SIGSTOP) is detected by the keepalive within $((DEAD_BOUND_MS / 1000)) s; after SIGCONT streams work again"
 kill -STOP "$SERVER_PID"
 t0=$(tp_now_ms)
+# shellcheck disable=SC2317 # run through tp_retry
 not_connected() {
 	[ "$(tp_conn_state "$DAEMON_SOCK")" != connected ]
 }
@@ -45,6 +46,7 @@ tp_spawn transfer "$TP_LOAD" echo --socks "$SOCKS" --target "127.0.0.1:$ECHO_POR
 	--bytes 64G --timeout 60
 transfer_pid=$TP_LAST_PID
 # Wait until bytes flow (the daemon counts them), so the kill lands mid-stream.
+# shellcheck disable=SC2317 # run through tp_retry
 flowing() {
 	local b
 	b=$(tp_status_json "$DAEMON_SOCK" | tp_json connections.0.bytes_out 2>/dev/null) || return 1
@@ -68,6 +70,7 @@ got=$(printf '%s' "$why" | sed -n -e 's/.* sent, \([0-9]*\) received.*/\1/p' -e 
 tp_ok "after $t ms: $why"
 
 tp_step "telepod status shows the session reconnecting"
+# shellcheck disable=SC2317 # run through tp_retry
 reconnecting() {
 	[ "$(tp_conn_state "$DAEMON_SOCK")" = reconnecting ]
 }

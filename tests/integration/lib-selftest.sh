@@ -20,6 +20,7 @@ child() {
 }
 
 tp_step "a failing test exits 1, kills its processes by PID, shows their logs, removes its temp dir"
+# shellcheck disable=SC2016 # the child script expands its own variables
 child 'tp_init child; tp_start_echo echo; echo "$(tp_pid echo) $TP_TMP" >'"$TP_TMP"'/child.info; fail "deliberate failure"'
 read -r cpid ctmp <"$TP_TMP/child.info"
 [ "$CHILD_RC" = 1 ] || fail "child exited $CHILD_RC, not 1: $(cat "$TP_TMP/child.out")"

@@ -16,6 +16,8 @@
 # namespace name: "ip netns exec TP_NS ..."), so namespace worlds can reuse
 # every helper by setting TP_NS around a call (TP_NS=client tp_spawn ...).
 
+# Variables set here for the tests that source this file:
+# shellcheck disable=SC2034
 TP_NAME=${TP_NAME:-itest}
 TP_TMP=
 TP_FAILED=0
@@ -73,6 +75,7 @@ tp_pass() {
 # tp_init NAME: temp dir, exit trap, program paths.
 tp_init() {
 	TP_NAME=$1
+	# shellcheck disable=SC2034 # for the tests
 	TP_SRCDIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 	# make check exports top_builddir; by hand, TP_BUILDDIR or the cwd.
 	TP_BUILDDIR=${TP_BUILDDIR:-${top_builddir:-$(pwd)}}
@@ -440,6 +443,7 @@ tp_start_dns() {
 	tp_wait_port "$DNS_PORT" 10 "$name"
 	printf 'nameserver 127.0.0.1\noptions ndots:1 timeout:1 attempts:2\n' >"$TP_TMP/resolv.conf"
 	TP_SERVER_DNS_ARGS=(--resolv-conf "$TP_TMP/resolv.conf" --dns-servers "127.0.0.1:$DNS_PORT")
+	# shellcheck disable=SC2034 # for the tests
 	ECHO_NAME=echo.itest.test
 }
 
@@ -525,7 +529,6 @@ tp_load() {
 tp_setup_tunnel() {
 	local ns=$1
 	shift
-	TP_NAMESPACE=$ns
 	TLS_DIR=$TP_TMP/tls
 	tp_certs "$TLS_DIR"
 	tp_start_echo echo
@@ -533,8 +536,10 @@ tp_setup_tunnel() {
 	SERVER_PORT=$(tp_free_port)
 	TP_SERVER_ARGS=(--namespace "$ns" "${TP_SERVER_DNS_ARGS[@]}" "$@")
 	tp_start_server server "$SERVER_PORT" "$TLS_DIR" "${TP_SERVER_ARGS[@]}"
+	# shellcheck disable=SC2034 # for the tests
 	SERVER_PID=$(tp_pid server)
 	tp_start_daemon daemon
+	# shellcheck disable=SC2034 # for the tests
 	DAEMON_PID=$(tp_pid daemon)
 	tp_connect "$DAEMON_SOCK" "127.0.0.1:$SERVER_PORT" "$TLS_DIR" "$ns"
 	SOCKS=$(tp_socks_addr "$DAEMON_SOCK") || fail "cannot read the daemon's SOCKS address"

@@ -65,6 +65,7 @@ tp_step "a plain TCP client (no TLS) is dropped"
 mark=$(tp_log_mark server)
 t0=$(tp_now_ms)
 rc=0
+# shellcheck disable=SC2016 # expanded by the inner bash
 timeout -k 2 10 bash -c '
 	exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 90
 	printf "hello\r\n\r\n" >&3
