@@ -11,6 +11,11 @@
 # printed. Every wait is bounded. Exit status: 0 pass, 1 fail, 77 skip (only
 # when a prerequisite is truly missing).
 #
+# By hand: cd _build && make check TESTS=tests/integration/fault.sh, or
+# TP_BUILDDIR=$PWD/_build tests/integration/fault.sh (TP_KEEP=1 keeps the
+# temp dir and its logs; TP_LOG_LINES sets how much of each log a failure
+# shows).
+#
 # Worlds: today everything runs on 127.0.0.1 in the caller's network
 # namespace. Commands run through tp__exec, which honours TP_NS (a network
 # namespace name: "ip netns exec TP_NS ..."), so namespace worlds can reuse
