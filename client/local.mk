@@ -5,6 +5,7 @@ noinst_LIBRARIES += client/libtelepodd.a
 client_libtelepodd_a_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(LIBEVENT_OPENSSL_CFLAGS) $(OPENSSL_CFLAGS) $(CJSON_CFLAGS) $(LIBNL_CFLAGS) $(LIBNL_ROUTE_CFLAGS)
 client_libtelepodd_a_SOURCES = \
 	client/dnswire.h client/dnswire.c \
+	client/dnsstub.h client/dnsstub.c \
 	client/socks5.h client/socks5.c \
 	client/socksd.h client/socksd.c \
 	client/conn.h client/conn.c \

@@ -36,6 +36,12 @@ tests_unit_test_dnswire_SOURCES = tests/unit/test_dnswire.c
 tests_unit_test_dnswire_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_dnswire_LDADD = client/libtelepodd.a $(TEST_LIBS)
 
+check_PROGRAMS += tests/unit/test_dnsstub
+TESTS += tests/unit/test_dnsstub
+tests_unit_test_dnsstub_SOURCES = tests/unit/test_dnsstub.c
+tests_unit_test_dnsstub_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_dnsstub_LDADD = client/libtelepodd.a $(TEST_LIBS)
+
 check_PROGRAMS += tests/unit/test_netstate
 TESTS += tests/unit/test_netstate
 tests_unit_test_netstate_SOURCES = tests/unit/test_netstate.c
