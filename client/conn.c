@@ -496,9 +496,22 @@ out:
 	conn_leave(c);
 }
 
+static void
+conn_on_dns_answer(struct mux_session *s, uint32_t id, uint32_t error,
+    const uint8_t *msg, size_t len, void *arg)
+{
+	struct conn *c = arg;
+
+	conn_enter(c);
+	if (c->cbs.on_dns_answer)
+		c->cbs.on_dns_answer(c, s, id, error, msg, len, c->arg);
+	conn_leave(c);
+}
+
 static const struct mux_callbacks conn_mux_cbs = {
     .on_ready = conn_on_ready,
     .on_closed = conn_on_closed,
+    .on_dns_answer = conn_on_dns_answer,
     .on_env_reply = conn_on_env_reply,
 };
 

@@ -85,6 +85,14 @@ struct conn_callbacks {
 	/* The state changed (CONNECTED after a reconnect, RECONNECTING after
 	 * a drop). May be NULL. */
 	void (*on_state)(struct conn *c, enum conn_state state, void *arg);
+	/* The answer to a query the owner sent with mux_send_dns_query on
+	 * session s (conn_session): the mux's on_dns_answer, passed on (an
+	 * error and no message for each pending query when s closes; a
+	 * session freed by conn_free answers nothing, so forget its queries
+	 * before). May be NULL. */
+	void (*on_dns_answer)(struct conn *c, struct mux_session *s,
+	    uint32_t id, uint32_t error, const uint8_t *msg, size_t len,
+	    void *arg);
 };
 
 /*
