@@ -42,6 +42,7 @@ tp_retry 10 tp_load load 10 echo --socks "$SOCKS" --target "127.0.0.1:$ECHO_PORT
 tp_ok "streams work after SIGCONT"
 
 tp_step "a long transfer runs, then telepod-server is killed with SIGKILL"
+bytes_before=$(tp_status_json "$DAEMON_SOCK" | tp_json connections.0.bytes_out) || bytes_before=0
 tp_spawn transfer "$TP_LOAD" echo --socks "$SOCKS" --target "127.0.0.1:$ECHO_PORT" \
 	--bytes 64G --timeout 60
 transfer_pid=$TP_LAST_PID
@@ -50,7 +51,7 @@ transfer_pid=$TP_LAST_PID
 flowing() {
 	local b
 	b=$(tp_status_json "$DAEMON_SOCK" | tp_json connections.0.bytes_out 2>/dev/null) || return 1
-	[ "${b:-0}" -gt 1048576 ]
+	[ "${b:-0}" -gt $((bytes_before + 1048576)) ]
 }
 tp_retry 10 flowing || fail "no data flows through the tunnel (telepod status shows no bytes_out)"
 tp_running transfer || fail "the transfer ended before the kill"
@@ -83,23 +84,34 @@ tp_load load 20 connect --socks "$SOCKS" --target "127.0.0.1:$ECHO_PORT" \
 	fail "a SOCKS CONNECT with the tunnel down did not fail with a SOCKS error within 5 s"
 tp_ok "refused while down"
 
-tp_step "the server comes back on the same port; new streams work within $((BACK_BOUND_MS / 1000)) s"
-tp_start_server server2 "$SERVER_PORT" "$TLS_DIR" "${TP_SERVER_ARGS[@]}" --drain-timeout 2
-t_up=$(tp_now_ms)
-attempts=0
-while :; do
-	attempts=$((attempts + 1))
-	if "$TP_LOAD" echo --socks "$SOCKS" --target "127.0.0.1:$ECHO_PORT" \
-		--bytes 64k --timeout 2 >>"$TP_TMP/retry.log" 2>&1; then
-		break
-	fi
+# back_within NAME: starts telepod-server NAME on the same port and fails
+# unless a new stream works within BACK_BOUND_MS of it listening.
+back_within() {
+	local name=$1 t_up t attempts=0
+	tp_start_server "$name" "$SERVER_PORT" "$TLS_DIR" "${TP_SERVER_ARGS[@]}" --drain-timeout 2
+	t_up=$(tp_now_ms)
+	while :; do
+		attempts=$((attempts + 1))
+		if "$TP_LOAD" echo --socks "$SOCKS" --target "127.0.0.1:$ECHO_PORT" \
+			--bytes 64k --timeout 2 >>"$TP_TMP/retry.log" 2>&1; then
+			break
+		fi
+		t=$(($(tp_now_ms) - t_up))
+		[ "$t" -le $((BACK_BOUND_MS + 10000)) ] || fail "no stream works $t ms after the server came back ($attempts attempts)"
+		sleep 0.1
+	done
 	t=$(($(tp_now_ms) - t_up))
-	[ "$t" -le $((BACK_BOUND_MS + 10000)) ] || fail "no stream works $t ms after the server came back ($attempts attempts)"
-	sleep 0.1
-done
-t=$(($(tp_now_ms) - t_up))
-[ "$t" -le "$BACK_BOUND_MS" ] || fail "new streams worked only $t ms after the server came back"
-tp_ok "a new stream worked $t ms after the server listened again ($attempts attempts)"
+	[ "$t" -le "$BACK_BOUND_MS" ] || fail "new streams worked only $t ms after the server came back"
+	tp_ok "a new stream worked $t ms after the server listened again ($attempts attempts)"
+}
+
+tp_step "the server comes back on the same port; new streams work within $((BACK_BOUND_MS / 1000)) s"
+back_within server2
+
+tp_step "killed again and down for 8 s (reconnect back-off grows): back within $((BACK_BOUND_MS / 1000)) s all the same"
+tp_stop server2 KILL 5
+sleep 8
+back_within server3
 
 tp_step "the session is connected again, reconnects counted, and carries bulk data"
 state=$(tp_conn_state "$DAEMON_SOCK")
@@ -117,7 +129,7 @@ transfer_pid=$TP_LAST_PID
 sleep 0.5
 tp_running transfer2 || fail "the second transfer ended before SIGTERM"
 t0=$(tp_now_ms)
-tp_stop server2 TERM 10
+tp_stop server3 TERM 10
 t=$(($(tp_now_ms) - t0))
 [ "$TP_WAIT_RC" = 0 ] || fail "telepod-server exited $TP_WAIT_RC on SIGTERM, not 0"
 [ "$t" -le 6000 ] || fail "telepod-server took $t ms to exit with --drain-timeout 2"
