@@ -79,6 +79,7 @@ enum mux_stream_state {
 #define MUX_F_READING   0x0020u /* local EV_READ enabled by us */
 #define MUX_F_OPEN_CB   0x0040u /* open_cb still owed */
 #define MUX_F_PUMPING   0x0080u /* inside stream_pump (re-entrancy) */
+#define MUX_F_DETACHED  0x0100u /* opened without a local, not attached */
 
 /* Request kinds in the pending-request map. */
 #define MUX_REQ_DNS 1
@@ -100,6 +101,10 @@ struct mux_map {
 struct mux_stream {
 	struct mux_session *s;
 	struct bufferevent *local; /* owned; NULL while pending or dead */
+	/* DATA received while detached (MUX_F_DETACHED), for the local that
+	 * mux_stream_attach will bring; bounded by our stream window, as no
+	 * credit is granted before the bytes reach a local. */
+	struct evbuffer *held;
 	uint32_t id;
 	uint8_t state;
 	uint16_t flags;
@@ -687,7 +692,8 @@ mux_stream_pump(struct mux_stream *st, size_t budget)
 	size_t avail = 0;
 
 	if (st->state != MUX_ST_OPEN || (st->flags & MUX_F_FIN_SENT) ||
-	    (st->flags & MUX_F_PUMPING) || s->state != MUX_S_READY)
+	    (st->flags & MUX_F_PUMPING) || s->state != MUX_S_READY ||
+	    !st->local)
 		return;
 	st->flags |= MUX_F_PUMPING;
 	in = bufferevent_get_input(st->local);
@@ -859,6 +865,10 @@ mux_stream_end(
 		mux_local_close(st->local, abort_local);
 		st->local = NULL;
 	}
+	if (st->held) {
+		evbuffer_free(st->held);
+		st->held = NULL;
+	}
 	log_debug(LOG_CAT_MUX, "session %u stream %u: closed: %s", s->log_id,
 	    st->id, err ? wire_error_name(err) : "done");
 	if (st->flags & MUX_F_OPEN_CB) {
@@ -945,7 +955,7 @@ out:
 
 /* Hands local to st: our callbacks, watermarks, reading off until open. */
 static void
-mux_stream_attach(struct mux_stream *st, struct bufferevent *local)
+mux_stream_bind(struct mux_stream *st, struct bufferevent *local)
 {
 	struct mux_session *s = st->s;
 
@@ -992,6 +1002,8 @@ mux_stream_create(struct mux_session *s, uint32_t id, uint8_t state)
 static void
 mux_stream_start(struct mux_stream *st)
 {
+	if (!st->local)
+		return; /* detached: mux_stream_attach starts it */
 	mux_stream_pump(st, SIZE_MAX);
 	if (st->state == MUX_ST_OPEN && (st->flags & MUX_F_FIN_RCVD) &&
 	    evbuffer_get_length(bufferevent_get_output(st->local)) == 0)
@@ -1065,8 +1077,14 @@ mux_on_data(
 	st->recv_window -= len;
 	st->out_pending += len;
 	st->bytes_in += len;
-	if (evbuffer_remove_buffer(
-	        in, bufferevent_get_output(st->local), len) != (int)len) {
+	if (!st->local && !st->held && !(st->held = evbuffer_new())) {
+		mux_session_close(
+		    s, WIRE_ERR_INTERNAL, "out of memory", false, false);
+		return;
+	}
+	if (evbuffer_remove_buffer(in,
+	        st->local ? bufferevent_get_output(st->local) : st->held,
+	        len) != (int)len) {
 		mux_session_close(
 		    s, WIRE_ERR_INTERNAL, "out of memory", false, false);
 		return;
@@ -1283,6 +1301,8 @@ mux_on_fin(struct mux_session *s, const struct frame *f)
 		return;
 	}
 	st->flags |= MUX_F_FIN_RCVD;
+	if (!st->local)
+		return; /* delivered after mux_stream_attach */
 	if (evbuffer_get_length(bufferevent_get_output(st->local)) == 0) {
 		mux_stream_deliver_fin(st);
 		return;
@@ -1943,7 +1963,7 @@ mux_stream_open(struct mux_session *s, const struct frame_addr *dst,
 		return -ENOTCONN;
 	if (s->local_goaway || s->peer_goaway)
 		return -ESHUTDOWN;
-	if (!dst || !local)
+	if (!dst)
 		return -EINVAL;
 	if ((dst->type == WIRE_ADDR_NAME &&
 	        !(s->peer.caps & WIRE_CAP_HOSTNAMES)) ||
@@ -1971,7 +1991,10 @@ mux_stream_open(struct mux_session *s, const struct frame_addr *dst,
 	st->open_arg = arg;
 	st->flags |= MUX_F_OPEN_CB;
 	st->recv_window = s->stream_window;
-	mux_stream_attach(st, local);
+	if (local)
+		mux_stream_bind(st, local);
+	else
+		st->flags |= MUX_F_DETACHED;
 	mux_send_raw(s, buf, (size_t)n);
 	log_debug(LOG_CAT_MUX, "session %u stream %u: open", s->log_id, st->id);
 	if (ret_stream)
@@ -1993,10 +2016,58 @@ mux_stream_accept(struct mux_stream *st, struct bufferevent *local)
 		return -EINVAL;
 	mux_enter(s);
 	st->recv_window = s->stream_window;
-	mux_stream_attach(st, local);
+	mux_stream_bind(st, local);
 	mux_send_open_result(s, st->id, WIRE_OK, s->stream_window, NULL);
 	st->state = MUX_ST_OPEN;
 	mux_stream_start(st);
+	mux_leave(s);
+	return 0;
+}
+
+int
+mux_stream_attach(struct mux_stream *st, struct bufferevent *local)
+{
+	struct mux_session *s = st->s;
+	struct evbuffer *out;
+
+	if (st->state == MUX_ST_DEAD || s->state != MUX_S_READY ||
+	    s->destroying)
+		return -ENOTCONN;
+	if (!(st->flags & MUX_F_DETACHED))
+		return -EALREADY;
+	if (!local)
+		return -EINVAL;
+	out = bufferevent_get_output(local);
+	if (st->held) {
+		/* Not while local may write: a bufferevent_pair would pass
+		 * the bytes on at once, before bind counts them pending (and
+		 * their credit would never be granted). bind enables it. */
+		short was = bufferevent_get_enabled(local);
+
+		bufferevent_disable(local, EV_WRITE);
+		if (evbuffer_add_buffer(out, st->held) < 0) {
+			bufferevent_enable(local, was & EV_WRITE);
+			return -ENOMEM;
+		}
+	}
+	mux_enter(s);
+	if (st->held) {
+		evbuffer_free(st->held);
+		st->held = NULL;
+	}
+	st->flags &= ~MUX_F_DETACHED;
+	/* bind counts the whole output as pending: the held bytes (the peer
+	 * spent window on them; their drain grants it back) and whatever
+	 * the owner left there, as for any local. */
+	mux_stream_bind(st, local);
+	if (st->state == MUX_ST_OPEN) {
+		/* A FIN that came while detached is delivered once the held
+		 * bytes are written (the write callback fires at 0). */
+		if ((st->flags & MUX_F_FIN_RCVD) &&
+		    evbuffer_get_length(out) > 0)
+			bufferevent_setwatermark(local, EV_WRITE, 0, 0);
+		mux_stream_start(st);
+	}
 	mux_leave(s);
 	return 0;
 }

@@ -13,7 +13,7 @@
  * including mux_session_free (the free is deferred until the mux's own
  * stack unwinds). Callbacks are never called from inside mux_session_new,
  * mux_session_start, mux_stream_open or the mux_send_* functions;
- * mux_stream_accept, mux_stream_reset, mux_stream_reject,
+ * mux_stream_accept, mux_stream_attach, mux_stream_reset, mux_stream_reject,
  * mux_session_goaway, mux_cancel_* and mux_session_free may call callbacks
  * synchronously, as documented below.
  *
@@ -255,7 +255,16 @@ typedef void (*mux_stream_event_cb)(
  * and watermarks, reads nothing from it until the stream is open, and frees
  * it when the stream ends; create it with BEV_OPT_CLOSE_ON_FREE); on
  * failure the caller keeps it. cb(st, error, msg, arg) reports the result
- * later. Needs a ready session. Returns 0 (with *ret_stream when not NULL),
+ * later. Needs a ready session.
+ *
+ * local may be NULL: the stream opens "detached", for owners that get their
+ * local only once the OPEN succeeded (the TUN path holds an application's
+ * SYN until then). Nothing is sent on a detached stream; DATA and FIN from
+ * the peer are kept (at most our stream window, since no credit is granted
+ * for them) until mux_stream_attach. An owner that never attaches must
+ * mux_stream_reset the stream.
+ *
+ * Returns 0 (with *ret_stream when not NULL),
  * -ENOTCONN (not ready or closed), -ESHUTDOWN (GOAWAY sent or received),
  * -EOPNOTSUPP (a name without the peer's WIRE_CAP_HOSTNAMES, IPv6 without
  * WIRE_CAP_IPV6), -EINVAL (bad dst), -ENOBUFS (max_streams reached),
@@ -272,6 +281,20 @@ int mux_stream_open(struct mux_session *s, const struct frame_addr *dst,
  * stream or the session closed).
  */
 int mux_stream_accept(struct mux_stream *st, struct bufferevent *local);
+
+/*
+ * Gives a stream opened detached (mux_stream_open with local NULL) its
+ * local, before or after OPEN_RESULT. Takes ownership of local on success
+ * (as mux_stream_open); on failure the caller keeps it. The DATA kept so
+ * far is moved to local's output ahead of everything else, and relaying
+ * starts at once if the stream is open. When the peer already sent FIN,
+ * it is delivered to local after the kept data (MUX_STREAM_PEER_FIN and,
+ * if the stream is then done, MUX_STREAM_CLOSED may be called before this
+ * returns). Returns 0, -EALREADY (not a detached stream, or attached
+ * already), -ENOTCONN (the stream or the session closed), -EINVAL (local
+ * NULL) or -ENOMEM.
+ */
+int mux_stream_attach(struct mux_stream *st, struct bufferevent *local);
 
 /* Refuses a peer-opened stream with OPEN_RESULT error (non-zero, e.g.
  * WIRE_ERR_REFUSED) and msg (may be NULL; <= 1024 bytes). The stream ends:

@@ -2010,6 +2010,184 @@ test_free_in_callbacks(void)
 	world_free(&w);
 }
 
+/*
+ * Detached streams (mux_stream_open with no local, mux_stream_attach
+ * later), as the TUN path uses them while it holds an application's SYN.
+ */
+
+/* Opens a detached stream from side a for app (not started). */
+static struct mux_stream *
+open_detached(struct world *w, struct app *app)
+{
+	struct frame_addr dst = addr_v4(80);
+	struct mux_stream *st = NULL;
+
+	CU_ASSERT_EQUAL_FATAL(
+	    mux_stream_open(w->a.s, &dst, NULL, app_open_cb, app, &st), 0);
+	app->st = st;
+	mux_stream_set_event_cb(st, app_stream_event, app);
+	return st;
+}
+
+/* Runs the loop until the stream received want bytes (or timeout). */
+static bool
+run_until_bytes_in(struct world *w, struct mux_stream *st, uint64_t want)
+{
+	uint64_t deadline = now_ms() + WAIT_MS, in = 0, out = 0;
+
+	while (now_ms() < deadline) {
+		mux_stream_bytes(st, &in, &out);
+		if (in >= want)
+			break;
+		event_base_loop(w->base, EVLOOP_ONCE);
+	}
+	return in == want;
+}
+
+static void
+test_detached_attach(void)
+{
+	const uint64_t size = 3u * WIRE_DEFAULT_STREAM_WINDOW + 1234;
+	struct world w;
+	struct app *ca, *sa, *other;
+	struct mux_stream *st;
+	uint64_t in, out;
+	uint32_t id;
+
+	world_init(&w);
+	world_up(&w, false);
+	w.b.to_send = size;
+	w.b.send_eof = true;
+	ca = app_new(&w, 100000, true);
+	st = open_detached(&w, ca);
+	id = mux_stream_id(st);
+	CU_ASSERT_FATAL(run_until(&w, cond_app_open, ca, WAIT_MS));
+	CU_ASSERT_EQUAL(ca->open_err, WIRE_OK);
+	CU_ASSERT_FATAL(w.n_apps == 2);
+	sa = w.apps[1];
+	/* The server's app sends at once: the detached stream keeps exactly
+	 * one stream window, and the sender waits. */
+	CU_ASSERT_TRUE(run_until_bytes_in(&w, st, WIRE_DEFAULT_STREAM_WINDOW));
+	run_for(&w, 50);
+	mux_stream_bytes(st, &in, &out);
+	CU_ASSERT_EQUAL(in, WIRE_DEFAULT_STREAM_WINDOW);
+	CU_ASSERT_EQUAL(out, 0);
+	CU_ASSERT_EQUAL(sa->received, 0);
+	CU_ASSERT_EQUAL(ca->closed_calls, 0);
+
+	CU_ASSERT_EQUAL(mux_stream_attach(st, NULL), -EINVAL);
+	CU_ASSERT_EQUAL_FATAL(mux_stream_attach(st, ca->mux_end), 0);
+	CU_ASSERT_EQUAL(mux_stream_attach(st, ca->mux_end), -EALREADY);
+	app_start(ca, seed_a(id), seed_b(id));
+	CU_ASSERT_TRUE(run_until(&w, cond_bulk_done, &w, WAIT_MS));
+	/* Byte-exact both ways, the kept window first. */
+	CU_ASSERT_EQUAL(ca->received, size);
+	CU_ASSERT_EQUAL(sa->received, 100000);
+	CU_ASSERT_FALSE(ca->bad);
+	CU_ASSERT_FALSE(sa->bad);
+	CU_ASSERT_EQUAL(ca->peer_fin, 1);
+	CU_ASSERT_EQUAL(ca->closed_err, 0);
+	CU_ASSERT_EQUAL(sa->closed_err, 0);
+	CU_ASSERT_EQUAL(mux_session_stream_count(w.a.s), 0);
+
+	/* A stream opened with a local is not detached. */
+	w.b.to_send = 0;
+	w.b.send_eof = false;
+	other = open_app(&w, 0, false);
+	CU_ASSERT_FATAL(run_until(&w, cond_app_open, other, WAIT_MS));
+	{
+		struct app *spare = app_new(&w, 0, false);
+
+		CU_ASSERT_EQUAL(
+		    mux_stream_attach(other->st, spare->mux_end), -EALREADY);
+		bufferevent_free(spare->mux_end);
+	}
+	world_free(&w);
+}
+
+static void
+test_detached_fin_before_attach(void)
+{
+	static const uint64_t sizes[] = {0, 5000};
+
+	for (size_t i = 0; i < 2; i++) {
+		struct world w;
+		struct app *ca;
+		struct mux_stream *st;
+		uint32_t id;
+
+		world_init(&w);
+		world_up(&w, false);
+		w.b.to_send = sizes[i];
+		w.b.send_eof = true;
+		ca = app_new(&w, 777, true);
+		st = open_detached(&w, ca);
+		id = mux_stream_id(st);
+		CU_ASSERT_FATAL(run_until(&w, cond_app_open, ca, WAIT_MS));
+		CU_ASSERT_TRUE(run_until_bytes_in(&w, st, sizes[i]));
+		/* Give the FIN time to arrive; it must wait for a local. */
+		run_for(&w, 30);
+		CU_ASSERT_EQUAL(ca->peer_fin, 0);
+		CU_ASSERT_EQUAL_FATAL(mux_stream_attach(st, ca->mux_end), 0);
+		app_start(ca, seed_a(id), seed_b(id));
+		CU_ASSERT_TRUE(run_until(&w, cond_bulk_done, &w, WAIT_MS));
+		CU_ASSERT_EQUAL(ca->received, sizes[i]);
+		CU_ASSERT_FALSE(ca->bad);
+		CU_ASSERT_TRUE(ca->got_eof);
+		CU_ASSERT_EQUAL(ca->peer_fin, 1);
+		CU_ASSERT_EQUAL(ca->closed_err, 0);
+		CU_ASSERT_EQUAL(w.apps[1]->received, 777);
+		world_free(&w);
+	}
+}
+
+static void
+test_detached_never_attached(void)
+{
+	struct world w;
+	struct app *ca, *sa, *cb, *cc;
+	struct mux_stream *st;
+
+	world_init(&w);
+	world_up(&w, false);
+	/* The owner gives up: reset, with kept data freed. */
+	w.b.to_send = 100000;
+	ca = app_new(&w, 0, false);
+	st = open_detached(&w, ca);
+	CU_ASSERT_FATAL(run_until(&w, cond_app_open, ca, WAIT_MS));
+	CU_ASSERT_TRUE(run_until_bytes_in(&w, st, 100000));
+	sa = w.apps[1];
+	CU_ASSERT_EQUAL(mux_stream_reset(st, WIRE_ERR_CANCEL, "gave up"), 0);
+	CU_ASSERT_EQUAL(ca->closed_calls, 1);
+	CU_ASSERT_EQUAL(ca->closed_err, WIRE_ERR_CANCEL);
+	CU_ASSERT_TRUE(run_until(&w, cond_app_closed, sa, WAIT_MS));
+	CU_ASSERT_EQUAL(sa->closed_err, WIRE_ERR_CANCEL);
+	bufferevent_free(ca->mux_end);
+
+	/* The peer resets a detached stream holding data. */
+	cb = app_new(&w, 0, false);
+	st = open_detached(&w, cb);
+	CU_ASSERT_FATAL(run_until(&w, cond_app_open, cb, WAIT_MS));
+	CU_ASSERT_TRUE(run_until_bytes_in(&w, st, 100000));
+	sa = w.apps[w.n_apps - 1];
+	CU_ASSERT_EQUAL(mux_stream_reset(sa->st, WIRE_ERR_REFUSED, "no"), 0);
+	CU_ASSERT_TRUE(run_until(&w, cond_app_closed, cb, WAIT_MS));
+	CU_ASSERT_EQUAL(cb->closed_err, WIRE_ERR_REFUSED);
+	bufferevent_free(cb->mux_end);
+
+	/* A refused detached open. */
+	w.b.mode = MODE_REJECT;
+	cc = app_new(&w, 0, false);
+	open_detached(&w, cc);
+	CU_ASSERT_TRUE(run_until(&w, cond_app_closed, cc, WAIT_MS));
+	CU_ASSERT_EQUAL(cc->open_err, WIRE_ERR_REFUSED);
+	CU_ASSERT_EQUAL(cc->closed_err, WIRE_ERR_REFUSED);
+	bufferevent_free(cc->mux_end);
+	CU_ASSERT_EQUAL(mux_session_stream_count(w.a.s), 0);
+	CU_ASSERT_EQUAL(w.a.closed + w.b.closed, 0);
+	world_free(&w);
+}
+
 static const struct cunit_test tests[] = {
     {"hello_ready", test_hello_ready},
     {"bad_config", test_bad_config},
@@ -2032,6 +2210,9 @@ static const struct cunit_test tests[] = {
     {"garbage", test_garbage},
     {"many_idle_streams", test_many_idle_streams},
     {"free_in_callbacks", test_free_in_callbacks},
+    {"detached_attach", test_detached_attach},
+    {"detached_fin_before_attach", test_detached_fin_before_attach},
+    {"detached_never_attached", test_detached_never_attached},
 };
 
 CUNIT_MAIN("mux", tests)
