@@ -44,6 +44,7 @@ static const unsigned nat_default_timeouts[NAT_N_STATES] = {
     [NAT_ACCEPTING] = NAT_DEFAULT_ACCEPTING_MS,
     [NAT_OPEN] = 0,
     [NAT_CLOSING] = NAT_DEFAULT_CLOSING_MS,
+    [NAT_CLOSED] = NAT_DEFAULT_CLOSED_MS,
 };
 
 /* A keyed hash: FNV-1a over the bytes, seeded, then the splitmix64
@@ -385,6 +386,8 @@ nat_state_name(enum nat_state state)
 		return "open";
 	case NAT_CLOSING:
 		return "closing";
+	case NAT_CLOSED:
+		return "closed";
 	default:
 		return "?";
 	}

@@ -38,10 +38,11 @@
 
 /* Defaults (0 in struct nat_config means these). */
 #define NAT_DEFAULT_POOL4        "198.18.128.0/17"
-#define NAT_DEFAULT_MAX_ENTRIES  65536
+#define NAT_DEFAULT_MAX_ENTRIES  131072
 #define NAT_DEFAULT_OPENING_MS   30000 /* OPEN sent, no OPEN_RESULT yet */
 #define NAT_DEFAULT_ACCEPTING_MS 10000 /* SYN released, not accepted yet */
-#define NAT_DEFAULT_CLOSING_MS   65000 /* stream gone: FINs, TIME_WAIT */
+#define NAT_DEFAULT_CLOSING_MS   65000 /* stream gone, TCP not finished */
+#define NAT_DEFAULT_CLOSED_MS    3000  /* TCP finished: retransmissions */
 /* Hard ceiling of max_entries. */
 #define NAT_MAX_ENTRIES (1u << 22)
 /* Fake addresses tried for one new entry before giving up. */
@@ -55,9 +56,12 @@ enum nat_state {
 	NAT_ACCEPTING,
 	/* Accepted: the stream relays the listener's socket. */
 	NAT_OPEN,
-	/* The stream ended; the two kernel TCP ends finish (FINs, RSTs,
-	 * TIME_WAIT retransmissions) through the entry until it expires. */
+	/* The stream ended; the two kernel TCP ends finish (FINs, RSTs)
+	 * through the entry until it expires (FIN_WAIT2 lasts 60 s). */
 	NAT_CLOSING,
+	/* The stream ended and the TCP connection is over (FIN both ways,
+	 * or a RST): kept a little for retransmitted FINs and ACKs. */
+	NAT_CLOSED,
 	NAT_N_STATES,
 };
 
@@ -67,8 +71,8 @@ struct nat_config {
 	struct cidr pool4;
 	struct cidr pool6;
 	unsigned max_entries;
-	/* Timeout of each state in ms; 0 means the default above for
-	 * OPENING, ACCEPTING and CLOSING, and none for OPEN. */
+	/* Timeout of each state in ms; 0 means the default above, and
+	 * none for OPEN. */
 	unsigned timeout_ms[NAT_N_STATES];
 };
 
@@ -149,7 +153,7 @@ long long nat_next_deadline(const struct nat *t);
 size_t nat_count(const struct nat *t);
 size_t nat_count_state(const struct nat *t, enum nat_state state);
 
-/* "opening", "accepting", "open", "closing". */
+/* "opening", "accepting", "open", "closing", "closed". */
 const char *nat_state_name(enum nat_state state);
 
 #endif

@@ -319,8 +319,13 @@ test_expiry(void)
 	CU_ASSERT_PTR_EQUAL(x.seen[2], ea);
 	CU_ASSERT_EQUAL(nat_count(t), 1);
 	CU_ASSERT_EQUAL(nat_count_state(t, NAT_CLOSING), 1);
+	/* Closed (default 3 s) cuts it short. */
+	nat_set_state(t, ed, NAT_CLOSED, 3000);
+	CU_ASSERT_EQUAL(nat_next_deadline(t), 3000 + NAT_DEFAULT_CLOSED_MS);
+	CU_ASSERT_EQUAL(nat_count_state(t, NAT_CLOSING), 0);
 	/* Without a callback. */
-	CU_ASSERT_EQUAL(nat_expire(t, 3500, NULL, NULL), 1);
+	CU_ASSERT_EQUAL(
+	    nat_expire(t, 3000 + NAT_DEFAULT_CLOSED_MS, NULL, NULL), 1);
 	CU_ASSERT_EQUAL(nat_count(t), 0);
 	CU_ASSERT_EQUAL(nat_next_deadline(t), 0);
 	CU_ASSERT_EQUAL(x.n, 3);
@@ -430,6 +435,7 @@ test_state_names(void)
 	CU_ASSERT_STRING_EQUAL(nat_state_name(NAT_ACCEPTING), "accepting");
 	CU_ASSERT_STRING_EQUAL(nat_state_name(NAT_OPEN), "open");
 	CU_ASSERT_STRING_EQUAL(nat_state_name(NAT_CLOSING), "closing");
+	CU_ASSERT_STRING_EQUAL(nat_state_name(NAT_CLOSED), "closed");
 }
 
 static const struct cunit_test tests[] = {
