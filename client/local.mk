@@ -6,6 +6,7 @@ client_libtelepodd_a_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(LIBEVENT_OPENSSL
 client_libtelepodd_a_SOURCES = \
 	client/dnswire.h client/dnswire.c \
 	client/dnsstub.h client/dnsstub.c \
+	client/resolvconf.h client/resolvconf.c \
 	client/socks5.h client/socks5.c \
 	client/socksd.h client/socksd.c \
 	client/conn.h client/conn.c \

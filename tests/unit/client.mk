@@ -42,6 +42,12 @@ tests_unit_test_dnsstub_SOURCES = tests/unit/test_dnsstub.c
 tests_unit_test_dnsstub_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_dnsstub_LDADD = client/libtelepodd.a $(TEST_LIBS)
 
+check_PROGRAMS += tests/unit/test_resolvconf
+TESTS += tests/unit/test_resolvconf
+tests_unit_test_resolvconf_SOURCES = tests/unit/test_resolvconf.c
+tests_unit_test_resolvconf_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_resolvconf_LDADD = client/libtelepodd.a $(TEST_LIBS) $(CLIENT_NET_LIBS)
+
 check_PROGRAMS += tests/unit/test_netstate
 TESTS += tests/unit/test_netstate
 tests_unit_test_netstate_SOURCES = tests/unit/test_netstate.c
