@@ -40,4 +40,5 @@ client_telepod_LDADD = client/libcli.a client/libctl.a $(COMMON_LIBS)
 
 # The TUN packet path (docs/vpn-tcp.md): packet parsing and rewriting.
 client_libtelepodd_a_SOURCES += client/pkt.h client/pkt.c \
-	client/nat.h client/nat.c
+	client/nat.h client/nat.c \
+	client/tunstack.h client/tunstack.c
