@@ -10,3 +10,13 @@ common_libcommon_a_SOURCES = \
 
 # Link line for programs using common/ and proto/.
 COMMON_LIBS = common/libcommon.a proto/libproto.a $(LIBEVENT_OPENSSL_LIBS) $(LIBEVENT_LIBS) $(OPENSSL_LIBS) $(CJSON_LIBS)
+
+# The Kubernetes client (common/kube*), a library of its own so that only
+# programs that talk to an API server link libcurl and libyaml. Link with
+# $(KUBE_LIBS) before $(COMMON_LIBS).
+noinst_LIBRARIES += common/libkube.a
+common_libkube_a_CFLAGS = $(AM_CFLAGS) $(LIBCURL_CFLAGS) $(YAML_CFLAGS) $(CJSON_CFLAGS) $(OPENSSL_CFLAGS)
+common_libkube_a_SOURCES = \
+	common/kubeconfig.h common/kubeconfig.c \
+	common/kubeexec.h common/kubeexec.c
+KUBE_LIBS = common/libkube.a $(LIBCURL_LIBS) $(YAML_LIBS) $(CJSON_LIBS) $(OPENSSL_LIBS)

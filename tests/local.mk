@@ -9,5 +9,6 @@ include tests/unit/proto.mk
 include tests/unit/common.mk
 include tests/unit/server.mk
 include tests/unit/client.mk
+include tests/unit/kube.mk
 include tests/integration/local.mk
 include tests/world/local.mk
