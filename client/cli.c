@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "client/cliutil.h"
@@ -136,6 +137,103 @@ cli_progress(const cJSON *resp, void *arg)
 	fprintf(stderr, "telepod: %s...\n", text);
 }
 
+/* Adds name: [prefixes] to req unless n is 0. Returns false when out of
+ * memory. */
+static bool
+cli_add_cidrs(cJSON *req, const char *name, const struct cidr *v, size_t n)
+{
+	cJSON *arr;
+
+	if (n == 0)
+		return true;
+	arr = cJSON_AddArrayToObject(req, name);
+	if (!arr)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char buf[CIDR_STR_MAX];
+		cJSON *item =
+		    cJSON_CreateString(cidr_format(&v[i], buf, sizeof(buf)));
+
+		if (!item)
+			return false;
+		cJSON_AddItemToArray(arr, item);
+	}
+	return true;
+}
+
+/* Prints "telepod: LABEL a, b, c" for an array of strings (nothing when
+ * empty). */
+static void
+cli_print_list(const char *label, const cJSON *arr, const char *tail)
+{
+	const cJSON *s;
+	char text[256];
+	bool first = true;
+
+	if (!cJSON_IsArray(arr))
+		return;
+	cJSON_ArrayForEach(s, arr)
+	{
+		if (!cJSON_IsString(s))
+			continue;
+		cliutil_clean(text, sizeof(text), s->valuestring);
+		fprintf(stderr, "%s%s", first ? label : ", ", text);
+		first = false;
+	}
+	if (!first)
+		fprintf(stderr, "%s\n", tail);
+}
+
+/* Tells what connect set up: the routes, the subnets left out and why,
+ * and the resolver. */
+static void
+cli_connect_report(const cJSON *resp)
+{
+	const cJSON *it, *s;
+	char text[1024];
+
+	it = cJSON_GetObjectItemCaseSensitive(resp, "socks");
+	if (cJSON_IsString(it)) {
+		cliutil_clean(text, sizeof(text), it->valuestring);
+		fprintf(stderr, "telepod: SOCKS5 proxy on %s\n", text);
+	}
+	it = cJSON_GetObjectItemCaseSensitive(resp, "tun_name");
+	if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(resp, "tun")) &&
+	    cJSON_IsString(it)) {
+		cliutil_clean(text, sizeof(text), it->valuestring);
+		fprintf(stderr, "telepod: TUN device %s\n", text);
+	}
+	cli_print_list("telepod: routing ",
+	    cJSON_GetObjectItemCaseSensitive(resp, "subnets"),
+	    " through the tunnel");
+	it = cJSON_GetObjectItemCaseSensitive(resp, "skipped_subnets");
+	if (cJSON_IsArray(it)) {
+		cJSON_ArrayForEach(s, it)
+		{
+			const cJSON *why =
+			    cJSON_GetObjectItemCaseSensitive(s, "reason");
+
+			if (!cJSON_IsString(why))
+				continue;
+			cliutil_clean(text, sizeof(text), why->valuestring);
+			fprintf(stderr, "telepod: warning: %s\n", text);
+		}
+	}
+	it = cJSON_GetObjectItemCaseSensitive(resp, "dns");
+	if (cJSON_IsObject(it)) {
+		const cJSON *mode =
+		    cJSON_GetObjectItemCaseSensitive(it, "mode");
+
+		cliutil_clean(text, sizeof(text),
+		    cJSON_IsString(mode) ? mode->valuestring : "?");
+		fprintf(
+		    stderr, "telepod: DNS through the tunnel (%s) for ", text);
+		cli_print_list("",
+		    cJSON_GetObjectItemCaseSensitive(it, "domains"),
+		    " and single-label names");
+	}
+}
+
 static int
 cli_connect(const struct cliutil_args *a)
 {
@@ -158,6 +256,13 @@ cli_connect(const struct cliutil_args *a)
 	    !cJSON_AddStringToObject(req, "tls_dir", abs) ||
 	    !cJSON_AddStringToObject(req, "namespace", a->ns) ||
 	    !cJSON_AddBoolToObject(req, "no_tun", a->no_tun) ||
+	    (a->tun_name &&
+	        !cJSON_AddStringToObject(req, "tun_name", a->tun_name)) ||
+	    !cli_add_cidrs(req, "also_proxy", a->also_proxy, a->n_also_proxy) ||
+	    !cli_add_cidrs(
+	        req, "never_proxy", a->never_proxy, a->n_never_proxy) ||
+	    !cli_add_cidrs(req, "allow_conflicting", a->allow_conflicting,
+	        a->n_allow_conflicting) ||
 	    (a->server_name &&
 	        !cJSON_AddStringToObject(req, "server_name", a->server_name)) ||
 	    !cJSON_AddNumberToObject(req, "timeout_s", a->timeout_s)) {
@@ -181,27 +286,7 @@ cli_connect(const struct cliutil_args *a)
 		cliutil_clean(err, sizeof(err), it->valuestring);
 		fprintf(stderr, "telepod: warning: %s\n", err);
 	}
-	it = cJSON_GetObjectItemCaseSensitive(resp, "socks");
-	if (cJSON_IsString(it)) {
-		cliutil_clean(err, sizeof(err), it->valuestring);
-		fprintf(stderr, "telepod: SOCKS5 proxy on %s\n", err);
-	}
-	it = cJSON_GetObjectItemCaseSensitive(resp, "subnets");
-	if (cJSON_IsArray(it) && cJSON_GetArraySize(it) > 0) {
-		const cJSON *s;
-		bool first = true;
-
-		fprintf(stderr, "telepod: routing ");
-		cJSON_ArrayForEach(s, it)
-		{
-			if (!cJSON_IsString(s))
-				continue;
-			cliutil_clean(err, sizeof(err), s->valuestring);
-			fprintf(stderr, "%s%s", first ? "" : ", ", err);
-			first = false;
-		}
-		fprintf(stderr, " through the tunnel\n");
-	}
+	cli_connect_report(resp);
 out:
 	cJSON_Delete(resp);
 	cJSON_Delete(req);
@@ -497,6 +582,91 @@ out:
 	return CLIUTIL_EXIT_OK;
 }
 
+/* Copies dirname of path into out; false when it does not fit. */
+static bool
+cli_dirname(const char *path, char *out, size_t cap)
+{
+	const char *slash = strrchr(path, '/');
+	size_t n = slash ? (size_t)(slash - path) : 0;
+
+	if (!slash || n >= cap)
+		return false;
+	memcpy(out, path, n);
+	out[n] = '\0';
+	return true;
+}
+
+/* True when a and b name the same existing directory. */
+static bool
+cli_same_dir(const char *a, const char *b)
+{
+	struct stat sa, sb;
+
+	return stat(a, &sa) == 0 && stat(b, &sb) == 0 &&
+	       sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+/*
+ * `telepod demo` runs the demo script (client/telepod-demo.sh): from the
+ * source tree when this binary is the one of the build tree it was built
+ * in (./dev.sh demo, make check), else the installed copy. The script is
+ * told where the programs are through TELEPOD_DEMO_* variables, so it runs
+ * this very build and never another telepod on the PATH.
+ * $TELEPOD_DEMO_SCRIPT overrides the script (tests).
+ */
+static int
+cli_demo(const struct cliutil_args *a)
+{
+	char exe[PATH_MAX], dir[PATH_MAX], script[PATH_MAX + 64];
+	const char *override = getenv("TELEPOD_DEMO_SCRIPT");
+	char *argv[4];
+	int n = 0, e;
+
+	if (!realpath("/proc/self/exe", exe) ||
+	    !cli_dirname(exe, dir, sizeof(dir))) {
+		cli_err(a, "cannot find where this program lives: %s",
+		    strerror(errno));
+		return CLIUTIL_EXIT_FAILED;
+	}
+	if (setenv("TELEPOD_DEMO_CLI", exe, 1) < 0)
+		return CLIUTIL_EXIT_FAILED;
+	if (cli_same_dir(dir, TELEPOD_TOP_BUILDDIR "/client")) {
+		snprintf(script, sizeof(script), "%s",
+		    TELEPOD_TOP_SRCDIR "/client/telepod-demo.sh");
+		if (setenv("TELEPOD_DEMO_BUILDDIR", TELEPOD_TOP_BUILDDIR, 1) <
+		        0 ||
+		    setenv("TELEPOD_DEMO_SRCDIR", TELEPOD_TOP_SRCDIR, 1) < 0)
+			return CLIUTIL_EXIT_FAILED;
+	} else {
+		snprintf(script, sizeof(script), "%s",
+		    TELEPOD_PKGLIBEXECDIR "/telepod-demo");
+		if (setenv("TELEPOD_DEMO_SBINDIR", TELEPOD_SBINDIR, 1) < 0 ||
+		    setenv("TELEPOD_DEMO_LIBEXECDIR", TELEPOD_PKGLIBEXECDIR,
+		        1) < 0)
+			return CLIUTIL_EXIT_FAILED;
+	}
+	if (override && override[0])
+		snprintf(script, sizeof(script), "%s", override);
+	argv[n++] = script;
+	if (a->keep) {
+		argv[n++] = "--keep";
+	} else if (a->down_dir) {
+		argv[n++] = "--down";
+		argv[n++] = (char *)a->down_dir;
+	}
+	argv[n] = NULL;
+	fflush(stdout);
+	fflush(stderr);
+	execv(script, argv);
+	e = errno;
+	cli_err(a, "cannot run the demo script %s: %s%s", script, strerror(e),
+	    e == ENOENT ? " (is telepod installed completely? from a source "
+	                  "tree, run ./dev.sh demo)"
+	                : "");
+	return e == ENOENT ? CLIUTIL_EXIT_NOT_FOUND
+	                   : CLIUTIL_EXIT_CANNOT_EXECUTE;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -528,6 +698,8 @@ main(int argc, char **argv)
 		return cli_run(&a);
 	case CLIUTIL_CMD_CERTS_CREATE:
 		return cli_certs_create(&a);
+	case CLIUTIL_CMD_DEMO:
+		return cli_demo(&a);
 	default:
 		cliutil_usage(stderr, CLIUTIL_CMD_NONE);
 		return CLIUTIL_EXIT_USAGE;

@@ -1355,6 +1355,38 @@ struct cliutil_row {
 	char cell[CLIUTIL_COLS][CLIUTIL_CELL_MAX];
 };
 
+/* The TUN lines of a session: its device and DNS, and every subnet it
+ * does not route with the reason (a conflict with a route this machine
+ * has, which --allow-conflicting-subnet overrides). */
+static void
+cliutil_render_tun(FILE *out, const cJSON *c)
+{
+	const cJSON *skipped =
+	    cJSON_GetObjectItemCaseSensitive(c, "skipped_subnets");
+	const cJSON *dns = cJSON_GetObjectItemCaseSensitive(c, "dns");
+	const cJSON *s;
+	char name[CLIUTIL_CELL_MAX], mode[64], server[64], why[512];
+
+	if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(c, "tun")))
+		return;
+	cliutil_cell_str(name, sizeof(name), c, "tun_name");
+	cliutil_cell_str(mode, sizeof(mode), dns, "mode");
+	cliutil_cell_str(server, sizeof(server), dns, "server");
+	fprintf(out, "  tun: %s; cluster DNS via %s (stub on %s)\n", name, mode,
+	    server);
+	if (!cJSON_IsArray(skipped))
+		return;
+	cJSON_ArrayForEach(s, skipped)
+	{
+		const cJSON *r = cJSON_GetObjectItemCaseSensitive(s, "reason");
+
+		if (!cJSON_IsString(r))
+			continue;
+		cliutil_clean(why, sizeof(why), r->valuestring);
+		fprintf(out, "  warning: %s\n", why);
+	}
+}
+
 void
 cliutil_status_render(FILE *out, const cJSON *status)
 {
@@ -1471,6 +1503,7 @@ cliutil_status_render(FILE *out, const cJSON *status)
 		                : NULL;
 		if (!cJSON_IsArray(subnets))
 			subnets = NULL;
+		first = true;
 		cJSON_ArrayForEach(s, subnets)
 		{
 			char sn[64];
@@ -1485,6 +1518,7 @@ cliutil_status_render(FILE *out, const cJSON *status)
 		}
 		if (!first)
 			fputc('\n', out);
+		cliutil_render_tun(out, c);
 		if (cJSON_IsString(le) && le->valuestring[0]) {
 			char msg[1024];
 

@@ -48,6 +48,7 @@ struct event_base;
 #define CTL_E_PROTOCOL          "protocol"
 #define CTL_E_BUSY              "busy"
 #define CTL_E_INTERNAL          "internal"
+#define CTL_E_NETWORK           "network"
 
 /* Credentials of the process at the other end (SO_PEERCRED). */
 struct ctl_peer {

@@ -6,6 +6,13 @@
  * every conn it closes has drained, an env request until the server's
  * ENV_REPLY (or the conn's timeout). The SOCKS entry asks daemon_route
  * which session serves a destination.
+ *
+ * TUN mode: a connect without no_tun keeps its route flags on the
+ * daemon_conn; when the first attempt succeeds, client/vpn sets up the
+ * device, routes and DNS for the namespace before the connect is
+ * answered. Later state changes move the namespace's DNS zone and routes
+ * to the new session (or to none while reconnecting), and closing the
+ * conn detaches the namespace before the conn is freed.
  */
 #include "config.h"
 
@@ -23,16 +30,21 @@
 #include <event2/event.h>
 #include <openssl/crypto.h>
 
+#include "client/cidr.h"
 #include "client/conn.h"
 #include "client/ctl.h"
 #include "client/daemon.h"
 #include "client/socksd.h"
+#include "client/tun.h"
+#include "client/vpn.h"
 #include "common/certs.h"
 #include "common/log.h"
 #include "common/tls.h"
 
 #define DAEMON_MAX_TLS_DIR     4095
 #define DAEMON_MAX_SERVER_NAME 253
+/* Most prefixes in each route member of a connect request. */
+#define DAEMON_MAX_CIDRS 64
 
 struct daemon_conn {
 	TAILQ_ENTRY(daemon_conn) link;
@@ -41,6 +53,13 @@ struct daemon_conn {
 	bool no_tun;
 	bool closing;
 	struct ctl_client *connect_client; /* until the first attempt ends */
+	/* TUN mode: what connect asked for, and whether vpn holds the
+	 * namespace. */
+	char tun_name[TUN_NAME_MAX];
+	struct cidr_list also_proxy;
+	struct cidr_list never_proxy;
+	struct cidr_list allow_conflicting;
+	bool in_vpn;
 };
 
 struct daemon_quit {
@@ -59,6 +78,7 @@ struct daemon {
 	struct ctl_server *ctl;
 	struct socksd *socks;
 	struct evdns_base *dns;
+	struct vpn *vpn; /* NULL without a ledger: no TUN mode */
 	struct daemon_conns conns;
 	struct daemon_quits quits;
 	size_t n_conns;
@@ -198,7 +218,14 @@ daemon_conn_free(struct daemon_conn *dc)
 
 	TAILQ_REMOVE(&d->conns, dc, link);
 	d->n_conns--;
+	/* Routes and DNS go before the session: the stub must not keep
+	 * queries for a session that is freed. */
+	if (dc->in_vpn)
+		vpn_detach(d->vpn, conn_namespace(dc->conn));
 	conn_free(dc->conn);
+	cidr_list_clear(&dc->also_proxy);
+	cidr_list_clear(&dc->never_proxy);
+	cidr_list_clear(&dc->allow_conflicting);
 	free(dc);
 }
 
@@ -274,6 +301,37 @@ daemon_on_progress(struct conn *c, const char *stage, void *arg)
 	ctl_reply(dc->connect_client, resp, false);
 }
 
+/* Sets up TUN mode for the session that just came up. Returns 0, or a
+ * negative errno with a sentence in err. */
+static int
+daemon_vpn_attach(struct daemon_conn *dc, char *err, size_t errlen)
+{
+	struct daemon *d = dc->d;
+	const struct mux_peer_info *peer = conn_peer(dc->conn);
+	struct vpn_params p;
+	int r;
+
+	if (!d->vpn) {
+		snprintf(err, errlen,
+		    "this telepodd runs without TUN mode (no state directory); connect with --no-tun");
+		return -EOPNOTSUPP;
+	}
+	daemon_on_progress(dc->conn, "tun", dc);
+	memset(&p, 0, sizeof(p));
+	p.ns = conn_namespace(dc->conn);
+	p.tun_name = dc->tun_name[0] ? dc->tun_name : NULL;
+	p.cluster_domain = peer ? peer->cluster_domain : NULL;
+	p.subnets = peer ? peer->subnets : NULL;
+	p.also_proxy = &dc->also_proxy;
+	p.never_proxy = &dc->never_proxy;
+	p.allow_conflicting = &dc->allow_conflicting;
+	p.session = conn_session(dc->conn);
+	r = vpn_attach(d->vpn, &p, err, errlen);
+	if (r == 0)
+		dc->in_vpn = true;
+	return r;
+}
+
 static void
 daemon_on_first(struct conn *c, const char *code, const char *msg, void *arg)
 {
@@ -281,8 +339,16 @@ daemon_on_first(struct conn *c, const char *code, const char *msg, void *arg)
 	struct daemon *d = dc->d;
 	struct ctl_client *client = dc->connect_client;
 	const struct mux_peer_info *peer;
+	char err[VPN_ERROR_MAX];
 	cJSON *resp;
 
+	if (!code && !dc->no_tun &&
+	    daemon_vpn_attach(dc, err, sizeof(err)) < 0) {
+		/* The user asked for TUN mode: no half-working session. */
+		log_warn("%s: %s", conn_namespace(c), err);
+		daemon_conn_close(dc, CTL_E_NETWORK, err);
+		return;
+	}
 	dc->connect_client = NULL;
 	if (code) {
 		if (client)
@@ -302,28 +368,44 @@ daemon_on_first(struct conn *c, const char *code, const char *msg, void *arg)
 	}
 	cJSON_AddBoolToObject(resp, "connected", true);
 	cJSON_AddStringToObject(resp, "namespace", conn_namespace(c));
-	/* Nothing is routed without a TUN device (not available yet). */
+	/* Nothing is routed without the TUN device; vpn_describe replaces
+	 * these two when there is one. */
 	cJSON_AddItemToObject(resp, "subnets", cJSON_CreateArray());
-	cJSON_AddStringToObject(resp, "socks", d->socks_addr);
 	cJSON_AddBoolToObject(resp, "tun", false);
+	cJSON_AddStringToObject(resp, "socks", d->socks_addr);
 	cJSON_AddItemToObject(resp, "cluster_subnets",
 	    daemon_split_array(peer ? peer->subnets : NULL, ','));
-	if (!dc->no_tun)
-		cJSON_AddStringToObject(resp, "warning",
-		    "this telepodd has no TUN mode yet: applications reach the namespace through the SOCKS5 entry only");
+	if (dc->in_vpn)
+		vpn_describe(d->vpn, conn_namespace(c), resp);
 	ctl_reply(client, resp, true);
 }
 
 static void
 daemon_on_state(struct conn *c, enum conn_state state, void *arg)
 {
+	struct daemon_conn *dc = arg;
+
 	log_info("%s: %s", conn_namespace(c), conn_state_name(state));
+	if (dc->in_vpn)
+		vpn_set_session(dc->d->vpn, conn_namespace(c),
+		    state == CONN_CONNECTED ? conn_session(c) : NULL);
+}
+
+static void
+daemon_on_dns_answer(struct conn *c, struct mux_session *s, uint32_t id,
+    uint32_t error, const uint8_t *msg, size_t len, void *arg)
+{
+	struct daemon_conn *dc = arg;
+
+	if (dc->d->vpn)
+		vpn_dns_answer(dc->d->vpn, s, id, error, msg, len);
 }
 
 static const struct conn_callbacks daemon_conn_cbs = {
     .on_progress = daemon_on_progress,
     .on_first = daemon_on_first,
     .on_state = daemon_on_state,
+    .on_dns_answer = daemon_on_dns_answer,
 };
 
 /* ---- handlers ---- */
@@ -362,6 +444,76 @@ daemon_tls_dir_allowed(const char *dir, uid_t uid, char *err, size_t errlen)
 	    "%s belongs to uid %u, not to you (uid %u): telepodd uses only client keys owned by the user who connects; copy the TLS directory to one you own",
 	    path, (unsigned)st.st_uid, (unsigned)uid);
 	return false;
+}
+
+/*
+ * Reads the optional array member name of prefixes ("10.96.0.0/12") into
+ * l. Returns 0, or -EINVAL with a sentence in err.
+ */
+static int
+daemon_get_cidrs(const cJSON *req, const char *name, struct cidr_list *l,
+    char *err, size_t errlen)
+{
+	const cJSON *arr = cJSON_GetObjectItemCaseSensitive(req, name);
+	const cJSON *it;
+	int n = 0;
+
+	if (!arr || cJSON_IsNull(arr))
+		return 0;
+	if (!cJSON_IsArray(arr) || cJSON_GetArraySize(arr) > DAEMON_MAX_CIDRS)
+		goto bad;
+	cJSON_ArrayForEach(it, arr)
+	{
+		struct cidr c;
+		bool host_bits;
+
+		if (!cJSON_IsString(it) ||
+		    strlen(it->valuestring) >= CIDR_STR_MAX ||
+		    cidr_parse(it->valuestring, &c, &host_bits) < 0 ||
+		    host_bits || cidr_list_add(l, &c) < 0)
+			goto bad;
+		n++;
+	}
+	return n;
+bad:
+	snprintf(err, errlen,
+	    "\"%s\" must be an array of at most %d prefixes like \"10.96.0.0/12\" (no host bits set)",
+	    name, DAEMON_MAX_CIDRS);
+	return -EINVAL;
+}
+
+/* The TUN members of a connect request, into dc. Returns 0, or -EINVAL
+ * with a sentence in err. */
+static int
+daemon_get_tun_params(
+    const cJSON *req, struct daemon_conn *dc, char *err, size_t errlen)
+{
+	const char *name;
+
+	if (ctl_get_string(req, "tun_name", TUN_NAME_MAX - 1, &name) < 0 ||
+	    (name && (!name[0] || strchr(name, '/') || strchr(name, ':') ||
+	                 strchr(name, ' ')))) {
+		snprintf(err, errlen,
+		    "\"tun_name\" must be an interface name of 1 to %d characters",
+		    TUN_NAME_MAX - 1);
+		return -EINVAL;
+	}
+	if (name)
+		snprintf(dc->tun_name, sizeof(dc->tun_name), "%s", name);
+	if (daemon_get_cidrs(req, "also_proxy", &dc->also_proxy, err, errlen) <
+	        0 ||
+	    daemon_get_cidrs(
+	        req, "never_proxy", &dc->never_proxy, err, errlen) < 0 ||
+	    daemon_get_cidrs(req, "allow_conflicting", &dc->allow_conflicting,
+	        err, errlen) < 0)
+		return -EINVAL;
+	if (dc->no_tun && (name || dc->also_proxy.n || dc->never_proxy.n ||
+	                      dc->allow_conflicting.n)) {
+		snprintf(err, errlen,
+		    "\"no_tun\" routes nothing: it cannot come with \"tun_name\", \"also_proxy\", \"never_proxy\" or \"allow_conflicting\"");
+		return -EINVAL;
+	}
+	return 0;
 }
 
 static void
@@ -442,6 +594,19 @@ daemon_cmd_connect(struct ctl_client *client, const struct ctl_peer *peer,
 		ctl_reply(client, NULL, true);
 		return;
 	}
+	dc->no_tun = no_tun;
+	cidr_list_init(&dc->also_proxy);
+	cidr_list_init(&dc->never_proxy);
+	cidr_list_init(&dc->allow_conflicting);
+	if (daemon_get_tun_params(req, dc, err, sizeof(err)) < 0) {
+		ctl_reply_error(client, CTL_E_BAD_REQUEST, "%s", err);
+		goto fail_dc;
+	}
+	if (!no_tun && !d->vpn) {
+		ctl_reply_error(client, CTL_E_NETWORK,
+		    "this telepodd runs without TUN mode; connect with --no-tun");
+		goto fail_dc;
+	}
 	memset(&params, 0, sizeof(params));
 	params.namespace_name = ns;
 	params.server = server;
@@ -457,21 +622,27 @@ daemon_cmd_connect(struct ctl_client *client, const struct ctl_peer *peer,
 	r = conn_new(d->base, &params, &daemon_conn_cbs, dc, &dc->conn, err,
 	    sizeof(err));
 	SSL_CTX_free(ctx);
+	ctx = NULL;
 	if (r < 0) {
-		free(dc);
 		if (r == -EINVAL)
 			ctl_reply_error(client, CTL_E_BAD_REQUEST, "%s", err);
 		else
 			ctl_reply(client, NULL, true);
-		return;
+		goto fail_dc;
 	}
 	dc->d = d;
-	dc->no_tun = no_tun;
 	dc->connect_client = client;
 	TAILQ_INSERT_TAIL(&d->conns, dc, link);
 	d->n_conns++;
-	log_info(
-	    "%s: connecting to %s for uid %u", ns, server, (unsigned)peer->uid);
+	log_info("%s: connecting to %s for uid %u%s", ns, server,
+	    (unsigned)peer->uid, no_tun ? " (no TUN)" : "");
+	return;
+fail_dc:
+	SSL_CTX_free(ctx);
+	cidr_list_clear(&dc->also_proxy);
+	cidr_list_clear(&dc->never_proxy);
+	cidr_list_clear(&dc->allow_conflicting);
+	free(dc);
 }
 
 static cJSON *
@@ -502,6 +673,8 @@ daemon_conn_json(struct daemon_conn *dc, bool details)
 	cJSON_AddNumberToObject(o, "reconnects", st.reconnects);
 	cJSON_AddStringToObject(o, "last_error", conn_last_error(c));
 	cJSON_AddBoolToObject(o, "tun", false);
+	if (dc->in_vpn)
+		vpn_describe(dc->d->vpn, conn_namespace(c), o);
 	/* What the server's HELLO said. */
 	cJSON_AddItemToObject(o, "cluster_subnets",
 	    daemon_split_array(peer ? peer->subnets : NULL, ','));
@@ -767,6 +940,7 @@ daemon_new(struct event_base *base, const struct daemon_config *cfg,
 	d->cfg = *cfg;
 	d->cfg.socket_path = NULL;
 	d->cfg.socks_addr = NULL;
+	d->cfg.state_dir = NULL;
 	d->started_ms = conn_now_ms();
 	TAILQ_INIT(&d->conns);
 	TAILQ_INIT(&d->quits);
@@ -774,6 +948,17 @@ daemon_new(struct event_base *base, const struct daemon_config *cfg,
 	if (!d->stop_ev) {
 		r = -ENOMEM;
 		goto fail;
+	}
+	if (cfg->ledger) {
+		struct vpn_config vcfg = {
+		    .ledger = cfg->ledger,
+		    .state_dir = cfg->state_dir,
+		    .resolver = cfg->resolver,
+		};
+
+		r = vpn_new(base, &vcfg, &d->vpn);
+		if (r < 0)
+			goto fail;
 	}
 	r = socksd_new(base, cfg->socks_addr, NULL, daemon_route, d, &d->socks,
 	    err, errlen);
@@ -849,6 +1034,8 @@ daemon_free(struct daemon *d)
 		free(q->wait);
 		free(q);
 	}
+	/* After the conns: they detach from it as they go. */
+	vpn_free(d->vpn);
 	socksd_free(d->socks);
 	ctl_server_free(d->ctl);
 	if (d->dns)

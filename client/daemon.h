@@ -13,6 +13,13 @@
  * a "svc" or "pod" label, else the last label of a name with two or more
  * labels). Anything else (addresses, other names) goes to the most
  * recently created session. With one session, everything goes to it.
+ *
+ * TUN mode (client/vpn): a connect without no_tun routes the server's
+ * subnets into the TUN device and points the resolver at the DNS stub once
+ * the session is up; the connect fails (and the session closes) when that
+ * cannot be done. The session's routes and DNS go when it closes (quit,
+ * SIGTERM); what a killed daemon left is undone at the next start from
+ * the netstate ledger (see telepodd.c).
  */
 #ifndef TELEPOD_CLIENT_DAEMON_H
 #define TELEPOD_CLIENT_DAEMON_H
@@ -21,11 +28,13 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "client/resolvconf.h"
 #include "proto/frame.h"
 
 struct event_base;
 struct daemon;
 struct conn;
+struct netstate;
 
 struct daemon_config {
 	const char *socket_path; /* control socket; copied */
@@ -37,6 +46,13 @@ struct daemon_config {
 	unsigned backoff_max_ms;
 	unsigned dead_peer_ms;
 	unsigned ping_interval_ms;
+	/* TUN mode. ledger: the netstate ledger, recovered already
+	 * (borrowed, outlives the daemon); NULL refuses TUN connects.
+	 * state_dir: where the copy of the original resolv.conf goes
+	 * (copied). resolver: how to configure it (DETECT normally). */
+	struct netstate *ledger;
+	const char *state_dir;
+	enum resolvconf_method resolver;
 };
 
 /*

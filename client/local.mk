@@ -14,7 +14,8 @@ client_libtelepodd_a_SOURCES = \
 	client/cidr.h client/cidr.c \
 	client/tun.h client/tun-linux.c \
 	client/route.h client/route.c client/route-linux.c \
-	client/netstate.h client/netstate.c
+	client/netstate.h client/netstate.c \
+	client/vpn.h client/vpn.c
 # What a program linking tun, route or netstate from libtelepodd.a also needs.
 CLIENT_NET_LIBS = $(LIBNL_ROUTE_LIBS) $(LIBNL_LIBS) $(CJSON_LIBS)
 
@@ -36,6 +37,18 @@ client_libcli_a_SOURCES = client/cliutil.h client/cliutil.c client/cidr.h client
 bin_PROGRAMS += client/telepod
 client_telepod_SOURCES = client/cli.c
 client_telepod_CFLAGS = $(AM_CFLAGS) $(CJSON_CFLAGS) $(OPENSSL_CFLAGS)
+# `telepod demo` finds its script (client/telepod-demo.sh) and the programs
+# in the build tree it was built in, else where `make install` put them.
+client_telepod_CPPFLAGS = $(AM_CPPFLAGS) \
+	-DTELEPOD_TOP_SRCDIR='"$(abs_top_srcdir)"' \
+	-DTELEPOD_TOP_BUILDDIR='"$(abs_top_builddir)"' \
+	-DTELEPOD_PKGLIBEXECDIR='"$(pkglibexecdir)"' \
+	-DTELEPOD_SBINDIR='"$(sbindir)"'
+pkglibexec_SCRIPTS = client/telepod-demo
+CLEANFILES += client/telepod-demo
+EXTRA_DIST += client/telepod-demo.sh
+client/telepod-demo: $(top_srcdir)/client/telepod-demo.sh
+	$(AM_V_GEN)$(MKDIR_P) client && cp $(top_srcdir)/client/telepod-demo.sh $@ && chmod +x $@
 client_telepod_LDADD = client/libcli.a client/libctl.a $(COMMON_LIBS)
 
 # The TUN packet path (docs/vpn-tcp.md): packet parsing and rewriting.

@@ -10,6 +10,12 @@
  * child sets everything up and tells the parent through a pipe whether it
  * is listening, so `telepodd` returns only once the daemon is usable (or
  * prints why it is not and exits 1).
+ *
+ * Before it listens, telepodd takes the netstate ledger in its state
+ * directory (an exclusive lock: one daemon per directory) and undoes what
+ * a killed predecessor left: its TUN device, routes and resolver change.
+ * Without the ledger (another daemon holds the directory, or it cannot be
+ * created) the daemon still runs, with TUN mode off.
  */
 #include "config.h"
 
@@ -28,9 +34,13 @@
 
 #include "client/ctl.h"
 #include "client/daemon.h"
+#include "client/netstate.h"
+#include "client/resolvconf.h"
 #include "common/log.h"
 
-#define TELEPODD_DEFAULT_SOCKS "127.0.0.1:1080"
+#define TELEPODD_DEFAULT_SOCKS     "127.0.0.1:1080"
+#define TELEPODD_DEFAULT_STATE_DIR "/run/telepod"
+#define TELEPODD_LEDGER_NAME       "netstate.json"
 /* After SIGTERM, sessions drain for at most this long. */
 #define TELEPODD_STOP_DEADLINE_S 5
 
@@ -41,6 +51,8 @@ struct telepodd_opts {
 	const char *pidfile;
 	const char *log_file;
 	const char *group;
+	const char *state_dir;
+	enum resolvconf_method resolver;
 	enum log_level level;
 	unsigned debug;
 };
@@ -51,6 +63,7 @@ struct telepodd {
 	struct event *sigterm;
 	struct event *sigint;
 	struct event *deadline;
+	struct netstate *ledger;
 	bool stopping;
 };
 
@@ -60,7 +73,8 @@ usage(FILE *f)
 	fprintf(f,
 	    "usage: telepodd [--foreground] [--socket PATH] [--socks IP:PORT]\n"
 	    "                [--log-level LEVEL] [--debug=CATS] [--pidfile PATH]\n"
-	    "                [--log-file PATH] [--group NAME]\n"
+	    "                [--log-file PATH] [--group NAME] [--state-dir DIR]\n"
+	    "                [--resolver auto|file|systemd-resolved]\n"
 	    "\n"
 	    "The telepod daemon: holds the TLS tunnel sessions to telepod-server\n"
 	    "that `telepod connect` asks for, and a SOCKS5 entry into them.\n"
@@ -73,8 +87,17 @@ usage(FILE *f)
 	    "  --debug=CATS      debug categories: mux,dns,tun,tls,kube,ctl,all\n"
 	    "  --pidfile PATH    write the process id there\n"
 	    "  --log-file PATH   log there instead of stderr\n"
-	    "  --group NAME      give the control socket this group (mode 0660)\n",
-	    CTL_DEFAULT_SOCKET, TELEPODD_DEFAULT_SOCKS);
+	    "  --group NAME      give the control socket this group (mode 0660)\n"
+	    "  --state-dir DIR   the ledger of changes to the network (TUN device,\n"
+	    "                    routes, resolver), undone at the next start after\n"
+	    "                    a crash, and a copy of the original resolv.conf\n"
+	    "                    (default %s; one daemon per directory)\n"
+	    "  --resolver HOW    how to point cluster names at telepodd's DNS:\n"
+	    "                    auto (systemd-resolved split DNS where it runs,\n"
+	    "                    else rewrite /etc/resolv.conf; the default), file\n"
+	    "                    or systemd-resolved\n",
+	    CTL_DEFAULT_SOCKET, TELEPODD_DEFAULT_SOCKS,
+	    TELEPODD_DEFAULT_STATE_DIR);
 }
 
 static int
@@ -89,6 +112,8 @@ parse_opts(int argc, char **argv, struct telepodd_opts *o)
 	    {"pidfile", required_argument, NULL, 'p'},
 	    {"log-file", required_argument, NULL, 'L'},
 	    {"group", required_argument, NULL, 'g'},
+	    {"state-dir", required_argument, NULL, 'D'},
+	    {"resolver", required_argument, NULL, 'R'},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'V'},
 	    {NULL, 0, NULL, 0},
@@ -99,6 +124,8 @@ parse_opts(int argc, char **argv, struct telepodd_opts *o)
 	o->socket_path = CTL_DEFAULT_SOCKET;
 	o->socks_addr = TELEPODD_DEFAULT_SOCKS;
 	o->level = LOG_LEVEL_INFO;
+	o->state_dir = TELEPODD_DEFAULT_STATE_DIR;
+	o->resolver = RESOLVCONF_DETECT;
 	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'f':
@@ -135,6 +162,28 @@ parse_opts(int argc, char **argv, struct telepodd_opts *o)
 			break;
 		case 'g':
 			o->group = optarg;
+			break;
+		case 'D':
+			if (optarg[0] != '/' || strlen(optarg) > 200) {
+				fprintf(stderr,
+				    "telepodd: --state-dir needs an absolute directory path of at most 200 bytes\n");
+				return 2;
+			}
+			o->state_dir = optarg;
+			break;
+		case 'R':
+			if (strcmp(optarg, "auto") == 0)
+				o->resolver = RESOLVCONF_DETECT;
+			else if (strcmp(optarg, "file") == 0)
+				o->resolver = RESOLVCONF_FILE;
+			else if (strcmp(optarg, "systemd-resolved") == 0)
+				o->resolver = RESOLVCONF_RESOLVED;
+			else {
+				fprintf(stderr,
+				    "telepodd: unknown --resolver \"%s\"; use auto, file or systemd-resolved\n",
+				    optarg);
+				return 2;
+			}
 			break;
 		case 'h':
 			usage(stdout);
@@ -211,6 +260,48 @@ write_pidfile(const char *path)
 		r = -EIO;
 	close(fd);
 	return r;
+}
+
+/*
+ * Takes the ledger in state_dir and undoes what an earlier daemon left.
+ * Returns the ledger, or NULL (logged) when TUN mode must stay off: the
+ * daemon is still useful with SOCKS5. A ledger that cannot be fully
+ * recovered is kept (its records stay for the next start) with a warning.
+ */
+static struct netstate *
+open_ledger(const char *state_dir)
+{
+	char path[256], err[NETSTATE_ERROR_MAX];
+	struct netstate *ns = NULL;
+	int r;
+
+	snprintf(path, sizeof(path), "%s/%s", state_dir, TELEPODD_LEDGER_NAME);
+	r = netstate_new(path, &ns, err, sizeof(err));
+	if (r < 0) {
+		log_warn("TUN mode is off: %s; connect with --no-tun, or give "
+		         "this daemon its own --state-dir",
+		    err);
+		return NULL;
+	}
+	r = netstate_register(ns, RESOLVCONF_KIND, resolvconf_undo, NULL);
+	if (r < 0) {
+		log_warn(
+		    "TUN mode is off: cannot register the resolver's undo: "
+		    "%s",
+		    strerror(-r));
+		netstate_free(ns);
+		return NULL;
+	}
+	r = netstate_recover(ns, err, sizeof(err));
+	if (r == -EAGAIN)
+		log_warn("some changes of an earlier telepodd could not be "
+		         "undone (kept in %s for the next start): %s",
+		    path, err);
+	else if (r < 0)
+		log_warn("recovering %s: %s", path, err);
+	else
+		log_debug(LOG_CAT_TUN, "ledger %s: nothing left to undo", path);
+	return ns;
 }
 
 /* Forks; the parent waits for the child's word and exits with it. Returns
@@ -329,9 +420,14 @@ main(int argc, char **argv)
 		report_start(notify, "cannot create the event loop");
 		return 1;
 	}
+	t.ledger = open_ledger(o.state_dir);
+	cfg.ledger = t.ledger;
+	cfg.state_dir = o.state_dir;
+	cfg.resolver = o.resolver;
 	r = daemon_new(t.base, &cfg, &t.daemon, err, sizeof(err));
 	if (r < 0) {
 		report_start(notify, err);
+		netstate_free(t.ledger);
 		event_base_free(t.base);
 		return 1;
 	}
@@ -349,6 +445,7 @@ main(int argc, char **argv)
 		    o.pidfile, strerror(-r));
 		report_start(notify, err);
 		daemon_free(t.daemon);
+		netstate_free(t.ledger);
 		event_base_free(t.base);
 		return 1;
 	}
@@ -367,6 +464,7 @@ main(int argc, char **argv)
 	event_base_dispatch(t.base);
 
 	daemon_free(t.daemon);
+	netstate_free(t.ledger);
 	if (o.pidfile)
 		unlink(o.pidfile);
 	event_free(t.sigterm);

@@ -28,7 +28,7 @@ check_PROGRAMS += tests/unit/test_conn
 TESTS += tests/unit/test_conn
 tests_unit_test_conn_SOURCES = tests/unit/test_conn.c
 tests_unit_test_conn_CFLAGS = $(TEST_CFLAGS) -pthread
-tests_unit_test_conn_LDADD = client/libtelepodd.a client/libctl.a $(TEST_LIBS) -lpthread
+tests_unit_test_conn_LDADD = client/libtelepodd.a client/libctl.a $(TEST_LIBS) $(CLIENT_NET_LIBS) -lpthread
 
 check_PROGRAMS += tests/unit/test_dnswire
 TESTS += tests/unit/test_dnswire

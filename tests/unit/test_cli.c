@@ -903,8 +903,8 @@ test_status_render(void)
 	row = strstr(out, "dev              connected     tp.example.com:8443  "
 	                  "1000   1m03s   2/41     176.8 KiB  8.9 KiB  1\n");
 	CU_ASSERT_PTR_NOT_NULL(row);
-	CU_ASSERT_PTR_NOT_NULL(
-	    strstr(out, "  subnets: 10.96.0.0/12, 10.244.0.0/16\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(
+	    out, "  subnets: 10.96.0.0/12, 10.244.0.0/16\n  last error"));
 	/* Control characters from the wire never reach the terminal. */
 	CU_ASSERT_PTR_NOT_NULL(
 	    strstr(out, "  last error: tls: ?[31mexpired?x\n"));
@@ -916,6 +916,21 @@ test_status_render(void)
 	    out, "  cluster subnets (via SOCKS5): 10.0.0.0/8, fd00::/8\n"));
 	/* Shown only when nothing is routed: not under the first row. */
 	CU_ASSERT_TRUE(strstr(out, "cluster subnets") > row2);
+	free(out);
+
+	/* TUN mode: the device, the DNS and each subnet left out. */
+	out = render(
+	    "{\"ok\":true,\"daemon\":{},\"connections\":[{\"namespace\":"
+	    "\"jakub\",\"state\":\"connected\",\"subnets\":[],\"tun\":true,"
+	    "\"tun_name\":\"tel0\",\"cluster_subnets\":[\"10.96.0.0/12\"],"
+	    "\"skipped_subnets\":[{\"subnet\":\"10.96.0.0/12\",\"reason\":"
+	    "\"10.96.0.0/12 overlaps 10.100.0.0/16 via eth0; not routed\"}],"
+	    "\"dns\":{\"mode\":\"resolv.conf\",\"server\":\"198.18.0.1\"}}]}");
+	CU_ASSERT_PTR_NOT_NULL(strstr(out,
+	    "  tun: tel0; cluster DNS via resolv.conf (stub on 198.18.0.1)\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "  warning: 10.96.0.0/12 overlaps "
+	                                   "10.100.0.0/16 via eth0; not "
+	                                   "routed\n"));
 	free(out);
 
 	out = render("{\"ok\":true,\"daemon\":{\"version\":\"0.1.0\"},"
