@@ -264,7 +264,7 @@ demo_up() {
 	    --namespace "$demo_k8s_ns" --subnets "$WORLD_SERVICE_CIDR"
 	demo_spawn telepodd "$WORLD_LAPTOP_NS" "$TELEPODD" --foreground \
 	    --socket "$demo_sock" --state-dir "$demo_dir/state" \
-	    --resolver resolv.conf
+	    --resolver file
 	if ! demo_wait 10 demo_listening "$WORLD_LAPTOP_NS" "$WORLD_CLUSTER_IP" "$demo_port"; then
 		demo_err "telepod-server does not listen on $WORLD_CLUSTER_IP:$demo_port"
 		exit 1

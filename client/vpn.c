@@ -22,6 +22,7 @@
 #include "client/netstate.h"
 #include "client/route.h"
 #include "client/tun.h"
+#include "client/tunstack.h"
 #include "client/vpn.h"
 #include "common/log.h"
 #include "common/mux.h"
@@ -61,6 +62,7 @@ struct vpn {
 	/* Up while n_nss > 0. */
 	struct tun_dev *dev;
 	uint64_t tun_id;
+	struct tunstack *stack;
 	char stub_addr[CIDR_STR_MAX];
 	struct dnsstub *stub;
 	struct resolvconf *rc;
@@ -174,10 +176,26 @@ vpn_ns_names(const struct vpn *v, const char **out, size_t cap)
 
 /* ---- the device, the stub and the resolver ---- */
 
+static void vpn_tun_down(struct vpn *v);
+
+/* tunstack's router: the session of the destination's namespace. */
+static struct mux_session *
+vpn_stack_route(const struct frame_addr *dst, void *arg)
+{
+	const struct vpn *v = arg;
+
+	if (dst->type == WIRE_ADDR_IPV4)
+		return vpn_route(v, AF_INET, dst->a.v4);
+	if (dst->type == WIRE_ADDR_IPV6)
+		return vpn_route(v, AF_INET6, dst->a.v6);
+	return NULL;
+}
+
 static int
 vpn_tun_up(struct vpn *v, const char *name, char *err, size_t errlen)
 {
 	struct tun_config cfg;
+	struct tunstack_config scfg;
 	int r;
 
 	tun_config_init(&cfg);
@@ -201,6 +219,21 @@ vpn_tun_up(struct vpn *v, const char *name, char *err, size_t errlen)
 		return r;
 	}
 	cidr_format_addr(tun_addr4(v->dev), v->stub_addr, sizeof(v->stub_addr));
+	/* The packet path: TCP into the device becomes tunnel streams. */
+	tunstack_config_init(&scfg);
+	scfg.fd = tun_fd(v->dev);
+	scfg.vnet_hdr_len = tun_vnet_hdr_len(v->dev);
+	scfg.addr4 = *tun_addr4(v->dev);
+	if (tun_addr6(v->dev)) {
+		scfg.has_addr6 = true;
+		scfg.addr6 = *tun_addr6(v->dev);
+	}
+	r = tunstack_new(
+	    v->base, &scfg, vpn_stack_route, v, &v->stack, err, errlen);
+	if (r < 0) {
+		vpn_tun_down(v);
+		return r;
+	}
 	log_info("TUN device %s up (ifindex %d, mtu %u)", tun_name(v->dev),
 	    tun_ifindex(v->dev), tun_mtu(v->dev));
 	return 0;
@@ -215,6 +248,9 @@ vpn_tun_down(struct vpn *v)
 	if (!v->dev)
 		return;
 	snprintf(name, sizeof(name), "%s", tun_name(v->dev));
+	/* The stack first: it reads the device's fd. */
+	tunstack_free(v->stack);
+	v->stack = NULL;
 	tun_close(v->dev);
 	v->dev = NULL;
 	/* Closing the last queue deletes the link and its routes; the

@@ -31,3 +31,6 @@ TESTS += tests/integration/lib-selftest.sh \
 # Root only (skips otherwise): TUN device, routes and recovery inside a
 # network namespace of its own.
 TESTS += tests/integration/test-tun-route.sh
+# Root only: telepod's TUN mode end to end in the simulated cluster
+# (tests/world): names, routes, DNS, restore after quit, SIGTERM, kill -9.
+TESTS += tests/integration/test-vpn.sh
