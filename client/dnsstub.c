@@ -84,6 +84,11 @@ struct dnsstub_query {
 	evutil_socket_t fd;
 	struct event *ev;
 	struct bufferevent *bev;
+	/* The cluster's NXDOMAIN (rewritten, the client's id) while a
+	 * qualified name is asked of the original servers: the answer
+	 * unless they know the name. */
+	uint8_t *fallback;
+	size_t fallback_len;
 };
 
 TAILQ_HEAD(dnsstub_queries, dnsstub_query);
@@ -225,6 +230,7 @@ dnsstub_query_free(struct dnsstub_query *qr, bool cancel)
 	}
 	TAILQ_REMOVE(&stub->queries, qr, link);
 	stub->n_pending--;
+	free(qr->fallback);
 	free(qr->msg);
 	free(qr);
 }
@@ -407,14 +413,25 @@ dnsstub_answer(struct dnsstub *stub, struct mux_session *session, uint32_t id,
 		dnsstub_query_finish(qr, stub->buf, len);
 		return;
 	}
+	r = dnswire_answer_rewrite(msg, len, &qr->asked, &qr->q.qname,
+	    stub->buf, sizeof(stub->buf), &out_len);
+	if (r == 0)
+		wire_put_u16(stub->buf, qr->q.hdr.id);
 	if (rcode == DNSWIRE_NXDOMAIN && stub->n_servers > 0) {
-		/* Not a cluster name after all: ask the original servers. */
+		/* Maybe not a cluster name after all ("web.dev" with a
+		 * namespace "dev"): ask the original servers, keeping the
+		 * cluster's answer for when they do not know it either. */
+		if (r == 0) {
+			qr->fallback = malloc(out_len);
+			if (qr->fallback) {
+				memcpy(qr->fallback, stub->buf, out_len);
+				qr->fallback_len = out_len;
+			}
+		}
 		qr->server = 0;
 		dnsstub_outside_try(qr);
 		return;
 	}
-	r = dnswire_answer_rewrite(msg, len, &qr->asked, &qr->q.qname,
-	    stub->buf, sizeof(stub->buf), &out_len);
 	if (r == -EMSGSIZE && !qr->tcp) {
 		/* Larger than any UDP answer: TC, the client asks by TCP. */
 		dnsstub_query_empty(qr, (uint8_t)rcode, true);
@@ -425,7 +442,6 @@ dnsstub_answer(struct dnsstub *stub, struct mux_session *session, uint32_t id,
 		    r == -EMSGSIZE ? "answer too long" : "malformed answer");
 		return;
 	}
-	wire_put_u16(stub->buf, qr->q.hdr.id);
 	dnsstub_query_finish(qr, stub->buf, out_len);
 }
 
@@ -458,6 +474,12 @@ dnsstub_outside_done(struct dnsstub_query *qr, uint8_t *buf, size_t len)
 	    qr->log_id, dnsstub_qname_text(qr, name, sizeof(name)), qr->server,
 	    dnswire_rcode_name(DNSWIRE_RCODE_OF(wire_get_u16(buf + 2))), len);
 	dnsstub_attempt_end(qr, false);
+	if (qr->fallback &&
+	    DNSWIRE_RCODE_OF(wire_get_u16(buf + 2)) != DNSWIRE_NOERROR) {
+		/* They do not know it either: the cluster's NXDOMAIN. */
+		dnsstub_query_finish(qr, qr->fallback, qr->fallback_len);
+		return;
+	}
 	wire_put_u16(buf, qr->q.hdr.id);
 	dnsstub_query_finish(qr, buf, len);
 }
@@ -633,6 +655,10 @@ dnsstub_outside_try(struct dnsstub_query *qr)
 		    qr->server, strerror(-r));
 		qr->server++;
 	}
+	if (qr->fallback) {
+		dnsstub_query_finish(qr, qr->fallback, qr->fallback_len);
+		return;
+	}
 	dnsstub_query_fail(qr, DNSWIRE_SERVFAIL, "no answer from the servers");
 }
 
@@ -763,10 +789,11 @@ dnsstub_handle(struct dnsstub *stub, struct dnsstub_tcp *tcp,
 		qr->qualified =
 		    asked.len != q.qname.len ||
 		    memcmp(asked.wire, q.qname.wire, asked.len) != 0;
-		log_debug(LOG_CAT_DNS, "dns %u: %s type %u: cluster (%s) as %s",
+		log_debug(LOG_CAT_DNS,
+		    "dns %u: %s type %u over %s: cluster (%s) as %s",
 		    qr->log_id,
 		    dnswire_name_to_text(&q.qname, name, sizeof(name)), q.qtype,
-		    stub->zones[zone].ns,
+		    tcp ? "tcp" : "udp", stub->zones[zone].ns,
 		    dnswire_name_to_text(
 		        &asked, asked_text, sizeof(asked_text)));
 		if (!stub->zones[zone].session) {
@@ -777,9 +804,9 @@ dnsstub_handle(struct dnsstub *stub, struct dnsstub_tcp *tcp,
 		dnsstub_cluster_send(qr, stub->zones[zone].session);
 		return;
 	}
-	log_debug(LOG_CAT_DNS, "dns %u: %s type %u: original servers",
+	log_debug(LOG_CAT_DNS, "dns %u: %s type %u over %s: original servers",
 	    qr->log_id, dnswire_name_to_text(&q.qname, name, sizeof(name)),
-	    q.qtype);
+	    q.qtype, tcp ? "tcp" : "udp");
 	dnsstub_outside_try(qr);
 }
 
@@ -954,7 +981,8 @@ dnsstub_accept(struct evconnlistener *lev, evutil_socket_t fd,
 
 /* --- zones --- */
 
-/* Answers SERVFAIL to every request pending on session. */
+/* Answers SERVFAIL to every request pending on session, unless a zone
+ * still uses it. */
 static void
 dnsstub_fail_session(struct dnsstub *stub, const struct mux_session *session)
 {
@@ -962,6 +990,10 @@ dnsstub_fail_session(struct dnsstub *stub, const struct mux_session *session)
 
 	if (!session)
 		return;
+	for (size_t i = 0; i < stub->n_zones; i++) {
+		if (stub->zones[i].session == session)
+			return;
+	}
 	for (qr = TAILQ_FIRST(&stub->queries); qr; qr = next) {
 		next = TAILQ_NEXT(qr, link);
 		if (qr->stage == DNSSTUB_CLUSTER && qr->session == session) {

@@ -29,7 +29,9 @@
  *  - A name the stub qualified (bare, "x.NS", "x.NS.svc") that the cluster
  *    answers NXDOMAIN is then asked of the original name servers as it
  *    was sent, so a namespace named like a top-level domain ("dev") does
- *    not hide that domain's names.
+ *    not hide that domain's names; their answer is relayed if it is
+ *    NOERROR, else (NXDOMAIN, REFUSED, SERVFAIL, no answer) the cluster's
+ *    NXDOMAIN is.
  *  - Upstream deadline DNSSTUB_TIMEOUT_MS per query (the original servers
  *    share it, tried in turn): SERVFAIL when it passes, for cluster and
  *    other names alike.

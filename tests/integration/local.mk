@@ -20,6 +20,13 @@ tests_integration_tp_tun_check_SOURCES = tests/integration/tp-tun-check.c
 tests_integration_tp_tun_check_CFLAGS = $(TEST_CFLAGS)
 tests_integration_tp_tun_check_LDADD = client/libtelepodd.a $(COMMON_LIBS) $(CLIENT_NET_LIBS)
 
+# tp-dnsstub: the DNS stub and the resolver switch as telepodd drives them,
+# for test-dns-stub.sh (run inside a namespace of its own).
+check_PROGRAMS += tests/integration/tp-dnsstub
+tests_integration_tp_dnsstub_SOURCES = tests/integration/tp-dnsstub.c
+tests_integration_tp_dnsstub_CFLAGS = $(TEST_CFLAGS)
+tests_integration_tp_dnsstub_LDADD = client/libtelepodd.a $(COMMON_LIBS) $(CLIENT_NET_LIBS)
+
 # The scripts (executable, found in the source tree; tests/local.mk puts the
 # whole folder in the distribution). Each starts its own processes on
 # loopback and cleans up by PID.
@@ -31,6 +38,8 @@ TESTS += tests/integration/lib-selftest.sh \
 # Root only (skips otherwise): TUN device, routes and recovery inside a
 # network namespace of its own.
 TESTS += tests/integration/test-tun-route.sh
+# Root only: the DNS stub and resolv.conf with glibc, in a namespace.
+TESTS += tests/integration/test-dns-stub.sh
 # Root only: telepod's TUN mode end to end in the simulated cluster
 # (tests/world): names, routes, DNS, restore after quit, SIGTERM, kill -9.
 TESTS += tests/integration/test-vpn.sh

@@ -733,15 +733,36 @@ test_outside_names(void)
 	CU_ASSERT(n > 800);
 	CU_ASSERT_FALSE(wire_get_u16(a + 2) & DNSWIRE_FLAG_TC);
 
-	/* A qualified name the cluster does not know goes outside as it was
-	 * asked: the same answer dnsmasq gives directly. */
+	/* A qualified name the cluster does not know is asked outside as it
+	 * was sent; the original server does not know it either (dnsmasq
+	 * answers REFUSED without upstreams): the cluster's NXDOMAIN. */
 	qlen = make_query(q, 0x0303, "foo.jakub", DNSWIRE_TYPE_A, 0);
 	dn = udp_exchange(dm.port, q, qlen, direct, sizeof(direct), 2000);
 	CU_ASSERT_FATAL(dn >= 12);
+	CU_ASSERT_EQUAL(rcode_of(direct), DNSWIRE_REFUSED);
 	n = udp_exchange(stub_port, q, qlen, a, sizeof(a), 3000);
 	CU_ASSERT_STRING_EQUAL(jakub.last_name, "foo.jakub.svc.cluster.local");
+	CU_ASSERT_FATAL(n >= 12);
+	CU_ASSERT_EQUAL(wire_get_u16(a), 0x0303);
+	CU_ASSERT_EQUAL(rcode_of(a), DNSWIRE_NXDOMAIN);
+	CU_ASSERT_STRING_EQUAL(question_of(a, n), "foo.jakub");
+
+	/* A namespace named like a top-level domain ("test") hides nothing:
+	 * the cluster does not know www.example.test, the original server
+	 * does, and its answer is relayed byte for byte. */
+	CU_ASSERT_EQUAL(dnsstub_set_zone(stub, "test", "cluster.local",
+	                    (struct mux_session *)&other),
+	    0);
+	other.sent = 0;
+	qlen = make_query(q, 0x0404, "www.example.test", DNSWIRE_TYPE_A, 0);
+	dn = udp_exchange(dm.port, q, qlen, direct, sizeof(direct), 2000);
+	n = udp_exchange(stub_port, q, qlen, a, sizeof(a), 3000);
+	CU_ASSERT_EQUAL(other.sent, 1);
+	CU_ASSERT_STRING_EQUAL(
+	    other.last_name, "www.example.test.svc.cluster.local");
 	CU_ASSERT_EQUAL_FATAL(n, dn);
 	CU_ASSERT_EQUAL(memcmp(a, direct, n), 0);
+	CU_ASSERT_EQUAL(dnsstub_remove_zone(stub, "test"), 0);
 	stub_stop();
 }
 
