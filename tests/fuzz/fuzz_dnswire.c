@@ -95,8 +95,8 @@ fuzz_answer(const uint8_t *data, size_t size)
 	r = dnswire_answer_rewrite(data, size, &from, &to, out, 300, &len);
 	if (r == 0 && len > 300)
 		abort();
-	r = dnswire_answer_rewrite(data, size, &from, &to, out, sizeof(out),
-	    &len);
+	r = dnswire_answer_rewrite(
+	    data, size, &from, &to, out, sizeof(out), &len);
 	if (r == 0) {
 		if (len > sizeof(out) ||
 		    dnswire_answer_check(out, len, &to,
