@@ -3,7 +3,7 @@
 TEST_CFLAGS = $(AM_CFLAGS) $(CUNIT_CFLAGS) $(LIBEVENT_CFLAGS) $(OPENSSL_CFLAGS) $(CJSON_CFLAGS)
 TEST_LIBS = $(COMMON_LIBS) $(CUNIT_LIBS)
 AM_TESTS_ENVIRONMENT = top_srcdir='$(abs_top_srcdir)'; top_builddir='$(abs_top_builddir)'; export top_srcdir top_builddir;
-EXTRA_DIST += tests/fuzz tests/integration
+EXTRA_DIST += tests/fuzz
 
 include tests/unit/proto.mk
 include tests/unit/common.mk

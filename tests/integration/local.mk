@@ -27,10 +27,18 @@ tests_integration_tp_dnsstub_SOURCES = tests/integration/tp-dnsstub.c
 tests_integration_tp_dnsstub_CFLAGS = $(TEST_CFLAGS)
 tests_integration_tp_dnsstub_LDADD = client/libtelepodd.a $(COMMON_LIBS) $(CLIENT_NET_LIBS)
 
-# The scripts (executable, found in the source tree; tests/local.mk puts the
-# whole folder in the distribution). Each starts its own processes on
-# loopback and cleans up by PID.
+# The scripts (executable, found in the source tree). Each starts its own
+# processes on loopback and cleans up by PID. Every script (and what it
+# sources) must also be in EXTRA_DIST.
 TESTS += tests/integration/lib-selftest.sh \
+	tests/integration/tunnel-basic.sh \
+	tests/integration/negative.sh \
+	tests/integration/fault.sh \
+	tests/integration/ctl-auth.sh
+# Listed one by one: distributing the folder would also copy the build
+# tree's objects and programs of the same path into the tarball.
+EXTRA_DIST += tests/integration/lib.sh tests/integration/BUGS.md \
+	tests/integration/lib-selftest.sh \
 	tests/integration/tunnel-basic.sh \
 	tests/integration/negative.sh \
 	tests/integration/fault.sh \
@@ -38,8 +46,11 @@ TESTS += tests/integration/lib-selftest.sh \
 # Root only (skips otherwise): TUN device, routes and recovery inside a
 # network namespace of its own.
 TESTS += tests/integration/test-tun-route.sh
+EXTRA_DIST += tests/integration/test-tun-route.sh
 # Root only: the DNS stub and resolv.conf with glibc, in a namespace.
 TESTS += tests/integration/test-dns-stub.sh
+EXTRA_DIST += tests/integration/test-dns-stub.sh
 # Root only: telepod's TUN mode end to end in the simulated cluster
 # (tests/world): names, routes, DNS, restore after quit, SIGTERM, kill -9.
 TESTS += tests/integration/test-vpn.sh
+EXTRA_DIST += tests/integration/test-vpn.sh
