@@ -60,7 +60,9 @@ demo)
 	deps
 	build
 	shift
-	if _build/client/telepod demo --help >/dev/null 2>&1; then exec _build/client/telepod demo "$@"; else exec _build/client/telepod --version; fi
+	# The simulated cluster in network namespaces, the transcript, then a
+	# shell on the "laptop" when run from a terminal (see README.md).
+	exec _build/client/telepod demo "$@"
 	;;
 test)
 	need_root "$@"

@@ -236,7 +236,9 @@ demo_up() {
 	export WORLD_LAPTOP_NS=${TELEPOD_DEMO_LAPTOP_NS:-telepod-laptop}
 	export WORLD_K8S_NAMESPACE=$demo_k8s_ns WORLD_RABBITMQ=no WORLD_GATEWAY=$GATEWAY
 	demo_sock=$demo_dir/telepodd.sock
-	demo_path=$(dirname "$TELEPOD"):$(dirname "$TELEPODD"):$PATH
+	demo_path=$(dirname "$TELEPOD")
+	[ "$(dirname "$TELEPODD")" = "$demo_path" ] || demo_path+=:$(dirname "$TELEPODD")
+	demo_path+=:$PATH
 	{
 		printf '# telepod demo; tear down with: telepod demo --down %q\n' "$demo_dir"
 		printf 'DEMO_DIR=%q\nDEMO_SOCKET=%q\nWORLD_CLUSTER_NS=%q\nWORLD_LAPTOP_NS=%q\n' \
@@ -299,13 +301,19 @@ demo_up() {
 	    "$demo_g" $((SECONDS - t0)) "$demo_0"
 }
 
-demo_shell() {
+# The shell's start-up file: a prompt that says where it is, telepod's
+# socket and programs, no proxy settings.
+demo_rcfile() {
 	cat >"$demo_dir/bashrc" <<-EOF
 		PS1='\[\e[1;36m\][telepod demo: laptop namespace, connected to $demo_k8s_ns]\[\e[0m\] \w\\$ '
 		export TELEPOD_SOCKET=$(printf '%q' "$demo_sock")
 		export PATH=$(printf '%q' "$demo_path")
 		unset http_proxy https_proxy all_proxy no_proxy HTTP_PROXY HTTPS_PROXY ALL_PROXY NO_PROXY
 	EOF
+}
+
+demo_shell() {
+	demo_rcfile
 	demo_step "A shell on the laptop (network namespace $WORLD_LAPTOP_NS)"
 	cat <<-EOF
 		Try:
@@ -325,13 +333,13 @@ demo_shell() {
 }
 
 demo_kept() {
+	demo_rcfile
 	demo_step "Left running (--keep)"
 	cat <<-EOF
-		A shell on the laptop:  sudo ip netns exec $WORLD_LAPTOP_NS bash
-		                        (then: export TELEPOD_SOCKET=$demo_sock PATH=$demo_path)
-		The cluster:            sudo ip netns exec $WORLD_CLUSTER_NS bash
+		A shell on the laptop:  sudo ip netns exec $WORLD_LAPTOP_NS bash --rcfile $demo_dir/bashrc
+		A shell in the cluster: sudo ip netns exec $WORLD_CLUSTER_NS bash
 		Logs:                   $demo_dir/*.log
-		Tear it all down:       sudo telepod demo --down $demo_dir
+		Tear it all down:       sudo $TELEPOD demo --down $demo_dir
 	EOF
 }
 

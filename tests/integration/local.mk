@@ -54,3 +54,6 @@ EXTRA_DIST += tests/integration/test-dns-stub.sh
 # (tests/world): names, routes, DNS, restore after quit, SIGTERM, kill -9.
 TESTS += tests/integration/test-vpn.sh
 EXTRA_DIST += tests/integration/test-vpn.sh
+# Root only: `telepod demo` without a terminal, as CI runs it, and its
+# clean-up on failure, SIGINT and --keep/--down.
+TESTS += tests/integration/test-demo.sh
