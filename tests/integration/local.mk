@@ -57,3 +57,4 @@ EXTRA_DIST += tests/integration/test-vpn.sh
 # Root only: `telepod demo` without a terminal, as CI runs it, and its
 # clean-up on failure, SIGINT and --keep/--down.
 TESTS += tests/integration/test-demo.sh
+EXTRA_DIST += tests/integration/test-demo.sh
