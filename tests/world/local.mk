@@ -1,7 +1,9 @@
 # tests/world/: the simulated cluster built from real Debian packages inside
-# network namespaces (see tests/world/README.md). gateway is the demo service;
-# it is noinst (built by `make`) so `telepod demo` can run it too.
-noinst_PROGRAMS += tests/world/gateway
+# network namespaces (see tests/world/README.md). gateway is the demo service.
+# Both gateway and world.sh are installed next to the demo script
+# (pkglibexecdir), so an installed `telepod demo` builds the same world.
+pkglibexec_PROGRAMS = tests/world/gateway
+pkglibexec_SCRIPTS += tests/world/world.sh
 tests_world_gateway_SOURCES = tests/world/gateway.c
 tests_world_gateway_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(CJSON_CFLAGS)
 tests_world_gateway_LDADD = common/libcommon.a $(LIBEVENT_LIBS) $(CJSON_LIBS) -lm
