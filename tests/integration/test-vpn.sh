@@ -25,6 +25,7 @@
 # Nothing touches the caller's namespace. Everything is stopped by PID and
 # the world torn down on any exit. TP_VPN_BENCH=1 also times 1 GiB through
 # the tunnel and over the bare veth and prints both rates.
+# shellcheck disable=SC2317 # functions run through tp_retry
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=tests/integration/lib.sh
@@ -107,6 +108,14 @@ same_as_before() {
 	fi
 	[ ! -e "$STATE/netstate.json" ] || fail "$1: $STATE/netstate.json is still there"
 	tp_ok "$1: links, addresses, routes and resolv.conf byte for byte as before"
+}
+
+# reconnected: the session is connected again after at least one reconnect.
+reconnected() {
+	local js
+	js=$(status_json 2>/dev/null) || return 1
+	[ "$(printf '%s' "$js" | tp_json connections.0.state)" = connected ] &&
+		[ "$(printf '%s' "$js" | tp_json connections.0.reconnects)" -ge 1 ]
 }
 
 start_daemon() {
@@ -231,6 +240,17 @@ out=$(lp bash -c 'exec 3<>/dev/tcp/gateway/81' 2>&1) && fail "connected to gatew
 [[ $out == *"Connection refused"* ]] || fail "connect() to gateway:81 said: $out"
 tp_ok "connect() to gateway:81: ${out##*: }"
 
+tp_step "the server restarts: the session reconnects, names and TCP work again"
+tp_stop server TERM 10
+TP_NS=$WORLD_CLUSTER_NS tp_spawn server "$TELEPOD_SERVER" \
+	--listen "$SERVER_ADDR" --tls-dir "$TLS" --namespace "$K8S_NS" \
+	--subnets "$WORLD_SERVICE_CIDR" --log-level debug
+tp_retry 15 reconnected || fail "the session did not reconnect: $(status_json)"
+out=$(tp_retry 5 lp curl -sS --max-time 5 http://gateway/products/the_odyssey) ||
+	fail "no gateway after the reconnect: $out"
+[[ $out == *'"The Odyssey"'* ]] || fail "after the reconnect the gateway answered: $out"
+tp_ok "reconnected; curl http://gateway/products/the_odyssey works again"
+
 # ---- 2. quit ---------------------------------------------------------------
 
 tp_step "quit restores the laptop"
@@ -327,4 +347,10 @@ if [ "${TP_VPN_BENCH:-0}" = 1 ]; then
 fi
 
 tp_stop telepodd TERM 10
+[ "$TP_WAIT_RC" = 0 ] || fail "telepodd exited $TP_WAIT_RC on SIGTERM"
+tp_stop server TERM 10
+[ "$TP_WAIT_RC" = 0 ] || fail "telepod-server exited $TP_WAIT_RC on SIGTERM"
+if grep -l -E 'Sanitizer|runtime error' "$TP_TMP"/*.log; then
+	fail "a sanitizer reported an error (see the logs)"
+fi
 tp_pass
