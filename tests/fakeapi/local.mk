@@ -1,0 +1,32 @@
+# tests/fakeapi/: fake-apiserver, a faithful stand-in for kube-apiserver
+# (TLS, discovery, OpenAPI validation, watch, server-side apply,
+# port-forward over WebSocket) that tests and the Kubernetes client run
+# against. See tests/fakeapi/README.md. The OpenAPI documents are read from
+# the shared data folder beside the repository at run time.
+FAKEAPI_K8S_DIR = $(abs_top_srcdir)/../shared/k8s
+FAKEAPI_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(LIBEVENT_OPENSSL_CFLAGS) \
+	$(OPENSSL_CFLAGS) $(CJSON_CFLAGS) $(YAML_CFLAGS) \
+	-DFAKEAPI_K8S_DIR='"$(FAKEAPI_K8S_DIR)"'
+FAKEAPI_LIBS = $(COMMON_LIBS) $(YAML_LIBS)
+
+noinst_LIBRARIES += tests/fakeapi/libfakeapi.a
+tests_fakeapi_libfakeapi_a_CFLAGS = $(FAKEAPI_CFLAGS)
+tests_fakeapi_libfakeapi_a_SOURCES = \
+	tests/fakeapi/http.h tests/fakeapi/http.c \
+	tests/fakeapi/auth.h tests/fakeapi/auth.c \
+	tests/fakeapi/status.h tests/fakeapi/status.c \
+	tests/fakeapi/discovery.h tests/fakeapi/discovery.c \
+	tests/fakeapi/store.h tests/fakeapi/store.c \
+	tests/fakeapi/schema.h tests/fakeapi/schema.c \
+	tests/fakeapi/apply.h tests/fakeapi/apply.c \
+	tests/fakeapi/ws.h tests/fakeapi/ws.c \
+	tests/fakeapi/portforward.h tests/fakeapi/portforward.c \
+	tests/fakeapi/controller.h tests/fakeapi/controller.c \
+	tests/fakeapi/api.h tests/fakeapi/api.c
+
+noinst_PROGRAMS += tests/fakeapi/fake-apiserver
+tests_fakeapi_fake_apiserver_SOURCES = tests/fakeapi/main.c
+tests_fakeapi_fake_apiserver_CFLAGS = $(FAKEAPI_CFLAGS)
+tests_fakeapi_fake_apiserver_LDADD = tests/fakeapi/libfakeapi.a $(FAKEAPI_LIBS)
+
+EXTRA_DIST += tests/fakeapi/README.md
