@@ -12,3 +12,4 @@ include tests/unit/client.mk
 include tests/unit/kube.mk
 include tests/integration/local.mk
 include tests/world/local.mk
+include tests/fakeapi/local.mk
