@@ -211,6 +211,16 @@ daemon_maybe_stopped(struct daemon *d)
 		event_active(d->stop_ev, EV_TIMEOUT, 0);
 }
 
+/* Removes the namespace's routes and DNS (TUN mode), if it has them. */
+static void
+daemon_conn_detach(struct daemon_conn *dc)
+{
+	if (!dc->in_vpn)
+		return;
+	vpn_detach(dc->d->vpn, conn_namespace(dc->conn));
+	dc->in_vpn = false;
+}
+
 static void
 daemon_conn_free(struct daemon_conn *dc)
 {
@@ -220,8 +230,7 @@ daemon_conn_free(struct daemon_conn *dc)
 	d->n_conns--;
 	/* Routes and DNS go before the session: the stub must not keep
 	 * queries for a session that is freed. */
-	if (dc->in_vpn)
-		vpn_detach(d->vpn, conn_namespace(dc->conn));
+	daemon_conn_detach(dc);
 	conn_free(dc->conn);
 	cidr_list_clear(&dc->also_proxy);
 	cidr_list_clear(&dc->never_proxy);
@@ -267,6 +276,8 @@ daemon_conn_closed(struct conn *c, void *arg)
 	struct daemon *d = dc->d;
 
 	log_info("%s: disconnected", conn_namespace(c));
+	/* The machine is as before when `quit` is answered. */
+	daemon_conn_detach(dc);
 	daemon_quits_closed(d, dc);
 	daemon_conn_free(dc);
 	daemon_maybe_stopped(d);
