@@ -3,7 +3,11 @@
 TEST_CFLAGS = $(AM_CFLAGS) $(CUNIT_CFLAGS) $(LIBEVENT_CFLAGS) $(OPENSSL_CFLAGS) $(CJSON_CFLAGS)
 TEST_LIBS = $(COMMON_LIBS) $(CUNIT_LIBS)
 AM_TESTS_ENVIRONMENT = top_srcdir='$(abs_top_srcdir)'; top_builddir='$(abs_top_builddir)'; export top_srcdir top_builddir;
-EXTRA_DIST += tests/fuzz
+# Fuzz sources are listed one by one: shipping the folder whole would copy
+# build products of an in-tree build into the tarball.
+EXTRA_DIST += tests/fuzz/run.sh tests/fuzz/vectors-check.sh tests/fuzz/seeds \
+	tests/fuzz/fuzz_ctl.c tests/fuzz/fuzz_dns.c tests/fuzz/fuzz_dnswire.c \
+	tests/fuzz/fuzz_frame.c tests/fuzz/fuzz_pkt.c tests/fuzz/fuzz_socks5.c
 
 include tests/unit/proto.mk
 include tests/unit/common.mk
