@@ -17,6 +17,7 @@
 #include <cjson/cJSON.h>
 #include <openssl/evp.h>
 
+#include "tests/fakeapi/openapipb.h"
 #include "tests/fakeapi/status.h"
 
 #define DISCOVERY_MAX_DOC (32 * 1024 * 1024)
@@ -79,6 +80,8 @@ struct discovery_file {
 struct discovery {
 	struct discovery_file v3[DISCOVERY_N_V3];
 	struct discovery_file v2;
+	unsigned char *v2pb; /* the same, as gnostic protobuf */
+	size_t v2pb_len;
 };
 
 const struct discovery_resource *
@@ -202,6 +205,19 @@ discovery_new(
 	    k8s_dir, "openapi/v2/swagger.json", &d->v2, err, errlen);
 	if (r < 0)
 		goto fail;
+	{
+		cJSON *sw = cJSON_ParseWithLength(d->v2.data, d->v2.len);
+
+		r = sw != NULL ? openapipb_encode(sw, &d->v2pb, &d->v2pb_len)
+		               : -EINVAL;
+		cJSON_Delete(sw);
+		if (r < 0) {
+			snprintf(err, errlen,
+			    "cannot encode openapi/v2/swagger.json as protobuf: %s",
+			    strerror(-r));
+			goto fail;
+		}
+	}
 	*ret = d;
 	return 0;
 fail:
@@ -217,6 +233,7 @@ discovery_free(struct discovery *d)
 	for (size_t i = 0; i < DISCOVERY_N_V3; i++)
 		free(d->v3[i].data);
 	free(d->v2.data);
+	free(d->v2pb);
 	free(d);
 }
 
@@ -435,6 +452,18 @@ discovery_serve(struct discovery *d, struct http_request *req)
 		return true;
 	}
 	if (strcmp(p, "/openapi/v2") == 0) {
+		const char *accept = http_header(req, "Accept");
+
+		/* The client's first choice when it lists both; kubectl asks
+		 * for protobuf only. */
+		if (accept != NULL && strstr(accept, "protobuf") != NULL &&
+		    (strstr(accept, "application/json") == NULL ||
+		        strstr(accept, "protobuf") <
+		            strstr(accept, "application/json"))) {
+			http_respond(req, 200, OPENAPIPB_CONTENT_TYPE,
+			    (const char *)d->v2pb, d->v2pb_len, NULL);
+			return true;
+		}
 		if (!discovery_accepts_json(req)) {
 			status_fail(req, 406, "NotAcceptable",
 			    "only the following media types are accepted: application/json",

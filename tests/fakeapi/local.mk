@@ -16,6 +16,7 @@ tests_fakeapi_libfakeapi_a_SOURCES = \
 	tests/fakeapi/auth.h tests/fakeapi/auth.c \
 	tests/fakeapi/status.h tests/fakeapi/status.c \
 	tests/fakeapi/discovery.h tests/fakeapi/discovery.c \
+	tests/fakeapi/openapipb.h tests/fakeapi/openapipb.c \
 	tests/fakeapi/store.h tests/fakeapi/store.c \
 	tests/fakeapi/schema.h tests/fakeapi/schema.c \
 	tests/fakeapi/apply.h tests/fakeapi/apply.c \
