@@ -251,6 +251,20 @@ out=$(tp_retry 5 lp curl -sS --max-time 5 http://gateway/products/the_odyssey) |
 [[ $out == *'"The Odyssey"'* ]] || fail "after the reconnect the gateway answered: $out"
 tp_ok "reconnected; curl http://gateway/products/the_odyssey works again"
 
+tp_step "a second namespace shares the device and the routes"
+out=$(TP_NS=$WORLD_LAPTOP_NS tp_cli "$SOCK" connect --server "$SERVER_ADDR" \
+	--tls-dir "$TLS" -n staging 2>&1) || fail "connect -n staging failed: $out"
+[ "$(ip -n "$WORLD_LAPTOP_NS" route show dev tel0 proto 126 | wc -l)" = 1 ] ||
+	fail "routes after a second namespace: $(ip -n "$WORLD_LAPTOP_NS" route show dev tel0 proto 126)"
+grep -q '^search staging.svc.cluster.local .*jakub.svc.cluster.local' "$RESOLV" ||
+	fail "resolv.conf does not search both namespaces: $(grep search "$RESOLV")"
+out=$(lp curl -sS --max-time 10 http://gateway/healthz) || fail "gateway with two namespaces: $out"
+TP_NS=$WORLD_LAPTOP_NS tp_cli "$SOCK" quit -n staging >/dev/null || fail "quit -n staging failed"
+out=$(lp curl -sS --max-time 10 http://gateway/healthz) || fail "gateway after staging left: $out"
+grep -q '^search jakub.svc.cluster.local svc.cluster.local cluster.local$' "$RESOLV" ||
+	fail "resolv.conf after staging left: $(grep search "$RESOLV")"
+tp_ok "one route for both, both searched; jakub keeps working after staging quits"
+
 # ---- 2. quit ---------------------------------------------------------------
 
 tp_step "quit restores the laptop"
