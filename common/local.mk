@@ -18,5 +18,6 @@ noinst_LIBRARIES += common/libkube.a
 common_libkube_a_CFLAGS = $(AM_CFLAGS) $(LIBCURL_CFLAGS) $(YAML_CFLAGS) $(CJSON_CFLAGS) $(OPENSSL_CFLAGS)
 common_libkube_a_SOURCES = \
 	common/kubeconfig.h common/kubeconfig.c \
-	common/kubeexec.h common/kubeexec.c
+	common/kubeexec.h common/kubeexec.c \
+	common/kube.h common/kube.c
 KUBE_LIBS = common/libkube.a $(LIBCURL_LIBS) $(YAML_LIBS) $(CJSON_LIBS) $(OPENSSL_LIBS)
