@@ -1955,6 +1955,14 @@ api_patch(struct api_call *c)
 			cJSON_Delete(patch);
 			return;
 		}
+		if (cJSON_GetObjectItemCaseSensitive(
+		        cJSON_GetObjectItemCaseSensitive(patch, "metadata"),
+		        "managedFields") != NULL) {
+			cJSON_Delete(patch);
+			api_bad_request(
+			    c->req, "metadata.managedFields must be nil");
+			return;
+		}
 		if (old == NULL && c->res->namespaced &&
 		    !api_namespace_usable(c, true)) {
 			cJSON_Delete(patch);

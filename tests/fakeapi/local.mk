@@ -31,3 +31,11 @@ tests_fakeapi_fake_apiserver_CFLAGS = $(FAKEAPI_CFLAGS)
 tests_fakeapi_fake_apiserver_LDADD = tests/fakeapi/libfakeapi.a $(FAKEAPI_LIBS)
 
 EXTRA_DIST += tests/fakeapi/README.md
+
+# Unit tests of the modules (schema against the real examples, store,
+# patches and apply, WebSocket codec); exit 77 without ../shared/k8s.
+check_PROGRAMS += tests/fakeapi/test_fakeapi
+TESTS += tests/fakeapi/test_fakeapi
+tests_fakeapi_test_fakeapi_SOURCES = tests/fakeapi/test_fakeapi.c
+tests_fakeapi_test_fakeapi_CFLAGS = $(FAKEAPI_CFLAGS) $(CUNIT_CFLAGS)
+tests_fakeapi_test_fakeapi_LDADD = tests/fakeapi/libfakeapi.a $(FAKEAPI_LIBS) $(CUNIT_LIBS)
