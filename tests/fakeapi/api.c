@@ -355,10 +355,19 @@ static void
 api_warning(char *buf, size_t len, const char *text)
 {
 	size_t off = strlen(buf);
+	char esc[1024];
+	size_t o = 0;
 
-	if (off + strlen(text) + 32 < len)
+	/* The text is a quoted-string: escape quotes and backslashes. */
+	for (const char *p = text; *p != '\0' && o + 2 < sizeof(esc); p++) {
+		if (*p == '"' || *p == '\\')
+			esc[o++] = '\\';
+		esc[o++] = *p;
+	}
+	esc[o] = '\0';
+	if (off + o + 32 < len)
 		snprintf(
-		    buf + off, len - off, "Warning: 299 - \"%s\"\r\n", text);
+		    buf + off, len - off, "Warning: 299 - \"%s\"\r\n", esc);
 }
 
 /*
@@ -451,7 +460,12 @@ api_decode(struct api_call *c, const cJSON *obj, enum api_validation fv,
 		goto out;
 	}
 	/* 2. Unknown and duplicate fields. */
-	if (fv != API_VALIDATE_IGNORE) {
+	if (fv == API_VALIDATE_IGNORE) {
+		for (size_t i = rep->n; i-- > 0;)
+			if (rep->issues[i].kind == SCHEMA_UNKNOWN)
+				apply_json_remove(
+				    (cJSON *)obj, rep->issues[i].pointer);
+	} else {
 		size_t off = 0;
 		bool any = false;
 
@@ -480,6 +494,14 @@ api_decode(struct api_call *c, const cJSON *obj, enum api_validation fv,
 				off += (size_t)snprintf(msg + off,
 				    sizeof(msg) - off, "%s%s",
 				    off > 0 ? ", " : "", tmp);
+		}
+		if (!any) {
+			/* Ignore and Warn drop the unknown fields, as the
+			 * decoder does. */
+			for (size_t i = rep->n; i-- > 0;)
+				if (rep->issues[i].kind == SCHEMA_UNKNOWN)
+					apply_json_remove((cJSON *)obj,
+					    rep->issues[i].pointer);
 		}
 		if (any) {
 			char full[API_MAX_MSG + 256];
@@ -652,9 +674,6 @@ api_validate(struct api_call *c, const cJSON *obj, const char *name,
 		    "labels");
 		const cJSON *it;
 
-		if (spec != NULL && sel == NULL)
-			api_errors_add(e, "FieldValueRequired", "spec.selector",
-			    "Required value");
 		cJSON_ArrayForEach(it, ml)
 		{
 			const cJSON *t =

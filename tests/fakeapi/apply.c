@@ -178,6 +178,12 @@ apply_ptr_detach(cJSON *root, const char *ptr)
 	return cJSON_DetachItemFromObjectCaseSensitive(parent, last);
 }
 
+void
+apply_json_remove(cJSON *root, const char *pointer)
+{
+	cJSON_Delete(apply_ptr_detach(root, pointer));
+}
+
 /* Adds value (taken) at ptr. */
 static int
 apply_ptr_add(cJSON **root, const char *ptr, cJSON *value)

@@ -47,6 +47,9 @@ int apply_merge_patch(cJSON *target, const cJSON *patch);
 int apply_json_patch(
     cJSON **target, const cJSON *ops, char *err, size_t errlen);
 
+/* Removes the value at RFC 6901 pointer from root; nothing when absent. */
+void apply_json_remove(cJSON *root, const char *pointer);
+
 /* Strategic merge patch subset onto target for resource res. */
 int apply_strategic_patch(const struct schema_set *s,
     const struct discovery_resource *res, cJSON *target, const cJSON *patch);

@@ -39,3 +39,8 @@ TESTS += tests/fakeapi/test_fakeapi
 tests_fakeapi_test_fakeapi_SOURCES = tests/fakeapi/test_fakeapi.c
 tests_fakeapi_test_fakeapi_CFLAGS = $(FAKEAPI_CFLAGS) $(CUNIT_CFLAGS)
 tests_fakeapi_test_fakeapi_LDADD = tests/fakeapi/libfakeapi.a $(FAKEAPI_LIBS) $(CUNIT_LIBS)
+
+# End to end on loopback: curl for the protocol, kubectl (when installed)
+# as an independent client.
+TESTS += tests/fakeapi/test-fakeapi.sh
+EXTRA_DIST += tests/fakeapi/test-fakeapi.sh

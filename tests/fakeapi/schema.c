@@ -205,9 +205,10 @@ struct schema_walk {
 	const struct schema_set *s;
 	enum discovery_doc doc;
 	struct schema_report *rep;
-	char path[SCHEMA_MAX_PATH];   /* with indexes, for unknown fields */
-	char gopath[SCHEMA_MAX_PATH]; /* without indexes or map keys */
-	const char *gostruct;         /* innermost struct type name */
+	char path[SCHEMA_MAX_PATH];    /* with indexes, for unknown fields */
+	char gopath[SCHEMA_MAX_PATH];  /* without indexes or map keys */
+	char pointer[SCHEMA_MAX_PATH]; /* RFC 6901 */
+	const char *gostruct;          /* innermost struct type name */
 };
 
 static struct schema_issue *
@@ -223,6 +224,7 @@ schema_add(struct schema_walk *w, enum schema_issue_kind kind)
 	memset(is, 0, sizeof(*is));
 	is->kind = kind;
 	snprintf(is->path, sizeof(is->path), "%s", w->path);
+	snprintf(is->pointer, sizeof(is->pointer), "%s", w->pointer);
 	snprintf(is->go_field, sizeof(is->go_field), "%s.%s", w->gostruct,
 	    w->gopath);
 	return is;
@@ -385,15 +387,21 @@ schema_valid_time(const char *s)
 static void schema_walk_value(struct schema_walk *w, const cJSON *sch,
     const char *defname, const cJSON *v, int depth);
 
-/* Appends a segment to both paths; returns the old lengths to restore. */
+/* Appends a segment to the paths; *m keeps the lengths to restore. */
+struct schema_mark {
+	size_t p, g, o;
+};
+
 static void
-schema_push(struct schema_walk *w, const char *seg, bool gofield, size_t *ret_p,
-    size_t *ret_g)
+schema_push(
+    struct schema_walk *w, const char *seg, bool gofield, struct schema_mark *m)
 {
 	size_t pl = strlen(w->path), gl = strlen(w->gopath);
+	size_t ol = strlen(w->pointer);
 
-	*ret_p = pl;
-	*ret_g = gl;
+	m->p = pl;
+	m->g = gl;
+	m->o = ol;
 	if (seg[0] == '[')
 		snprintf(w->path + pl, sizeof(w->path) - pl, "%s", seg);
 	else
@@ -402,13 +410,30 @@ schema_push(struct schema_walk *w, const char *seg, bool gofield, size_t *ret_p,
 	if (gofield)
 		snprintf(w->gopath + gl, sizeof(w->gopath) - gl, "%s%s",
 		    gl > 0 ? "." : "", seg);
+	/* RFC 6901 escaping: ~ as ~0, / as ~1. */
+	if (ol + 1 < sizeof(w->pointer))
+		w->pointer[ol++] = '/';
+	for (const char *c = seg; *c != '\0' && ol + 3 < sizeof(w->pointer);
+	     c++) {
+		if (*c == '~') {
+			w->pointer[ol++] = '~';
+			w->pointer[ol++] = '0';
+		} else if (*c == '/') {
+			w->pointer[ol++] = '~';
+			w->pointer[ol++] = '1';
+		} else {
+			w->pointer[ol++] = *c;
+		}
+	}
+	w->pointer[ol] = '\0';
 }
 
 static void
-schema_pop(struct schema_walk *w, size_t p, size_t g)
+schema_pop(struct schema_walk *w, const struct schema_mark *m)
 {
-	w->path[p] = '\0';
-	w->gopath[g] = '\0';
+	w->path[m->p] = '\0';
+	w->pointer[m->o] = '\0';
+	w->gopath[m->g] = '\0';
 }
 
 static void
@@ -434,17 +459,28 @@ schema_walk_object(struct schema_walk *w, const cJSON *sch, const char *defname,
 
 		w->gostruct = dot != NULL ? dot + 1 : defname;
 	}
+	cJSON_ArrayForEach(it, req)
+	{
+		if (cJSON_IsString(it) && cJSON_GetObjectItemCaseSensitive(
+		                              v, it->valuestring) == NULL) {
+			struct schema_mark mk;
+
+			schema_push(w, it->valuestring, true, &mk);
+			schema_add(w, SCHEMA_REQUIRED);
+			schema_pop(w, &mk);
+		}
+	}
 	/* Duplicate keys: cJSON keeps both; the strict decoder reports
 	 * them. */
 	cJSON_ArrayForEach(it, v)
 	{
 		for (const cJSON *o = v->child; o != it; o = o->next) {
 			if (strcmp(o->string, it->string) == 0) {
-				size_t p, g;
+				struct schema_mark mk;
 
-				schema_push(w, it->string, true, &p, &g);
+				schema_push(w, it->string, true, &mk);
 				schema_add(w, SCHEMA_DUPLICATE);
-				schema_pop(w, p, g);
+				schema_pop(w, &mk);
 				break;
 			}
 		}
@@ -453,7 +489,7 @@ schema_walk_object(struct schema_walk *w, const cJSON *sch, const char *defname,
 	{
 		const cJSON *psch = NULL;
 		const char *pname = NULL;
-		size_t p, g;
+		struct schema_mark mk;
 
 		if (props != NULL) {
 			const cJSON *raw =
@@ -466,30 +502,19 @@ schema_walk_object(struct schema_walk *w, const cJSON *sch, const char *defname,
 		if (psch == NULL && ap != NULL && !cJSON_IsBool(ap)) {
 			psch = schema_resolve_named(w->s, w->doc, ap, &pname);
 			/* A map value: Go names the map field, not the key. */
-			schema_push(w, it->string, false, &p, &g);
+			schema_push(w, it->string, false, &mk);
 			schema_walk_value(w, psch, pname, it, depth + 1);
-			schema_pop(w, p, g);
+			schema_pop(w, &mk);
 			continue;
 		}
-		schema_push(w, it->string, true, &p, &g);
+		schema_push(w, it->string, true, &mk);
 		if (psch == NULL) {
 			if (!(cJSON_IsTrue(ap)))
 				schema_add(w, SCHEMA_UNKNOWN);
 		} else {
 			schema_walk_value(w, psch, pname, it, depth + 1);
 		}
-		schema_pop(w, p, g);
-	}
-	cJSON_ArrayForEach(it, req)
-	{
-		if (cJSON_IsString(it) && cJSON_GetObjectItemCaseSensitive(
-		                              v, it->valuestring) == NULL) {
-			size_t p, g;
-
-			schema_push(w, it->valuestring, true, &p, &g);
-			schema_add(w, SCHEMA_REQUIRED);
-			schema_pop(w, p, g);
-		}
+		schema_pop(w, &mk);
 	}
 	w->gostruct = saved_struct;
 }
@@ -630,10 +655,15 @@ schema_walk_value(struct schema_walk *w, const cJSON *sch, const char *defname,
 			char seg[32];
 			size_t pl = strlen(w->path);
 
-			snprintf(seg, sizeof(seg), "[%d]", i++);
+			size_t ol = strlen(w->pointer);
+
+			snprintf(seg, sizeof(seg), "[%d]", i);
 			snprintf(w->path + pl, sizeof(w->path) - pl, "%s", seg);
+			snprintf(w->pointer + ol, sizeof(w->pointer) - ol,
+			    "/%d", i++);
 			schema_walk_value(w, items, iname, it, depth + 1);
 			w->path[pl] = '\0';
+			w->pointer[ol] = '\0';
 		}
 	} else if (strcmp(t, "object") == 0) {
 		if (!cJSON_IsObject(v)) {

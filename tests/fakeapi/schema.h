@@ -47,7 +47,9 @@ enum schema_issue_kind {
 
 struct schema_issue {
 	enum schema_issue_kind kind;
-	char path[SCHEMA_MAX_PATH];     /* "spec.containers[0].image" */
+	char path[SCHEMA_MAX_PATH]; /* "spec.containers[0].image" */
+	char
+	    pointer[SCHEMA_MAX_PATH]; /* RFC 6901: "/spec/containers/0/image" */
 	char go_field[SCHEMA_MAX_PATH]; /* "Deployment.spec.containers.image" */
 	char expected[32];              /* Go type: "string", "int32", ... */
 	char got[32];                   /* JSON type: "number", "string", ... */

@@ -223,6 +223,22 @@ store_set_rv(cJSON *obj, uint64_t rv)
 	store_set_string(store_meta(obj), "resourceVersion", buf);
 }
 
+/* Puts kind, apiVersion and metadata first, the order Go's encoder
+ * writes TypeMeta and ObjectMeta in. */
+static void
+store_order(cJSON *obj)
+{
+	static const char *const keys[] = {"metadata", "apiVersion", "kind"};
+
+	for (size_t i = 0; i < sizeof(keys) / sizeof(*keys); i++) {
+		cJSON *it =
+		    cJSON_DetachItemFromObjectCaseSensitive(obj, keys[i]);
+
+		if (it != NULL && !cJSON_InsertItemInArray(obj, 0, it))
+			cJSON_AddItemToObject(obj, keys[i], it);
+	}
+}
+
 /* Appends an event (copies taken) and tells the watches. */
 static void
 store_record(struct store *s, enum store_event_type type,
@@ -327,6 +343,7 @@ store_create(struct store *s, const struct discovery_resource *res,
 		cJSON_AddNumberToObject(meta, "generation", 1);
 	s->rv++;
 	store_set_rv(obj, s->rv);
+	store_order(obj);
 	o->obj = obj;
 	o->next = s->objs;
 	s->objs = o;
@@ -402,6 +419,7 @@ store_update(struct store *s, const struct discovery_resource *res,
 			generation += 1;
 		cJSON_AddNumberToObject(meta, "generation", generation);
 	}
+	store_order(obj);
 	if (cJSON_Compare(o->obj, obj, true)) {
 		/* A no-op write: no new resourceVersion, no event. */
 		cJSON_Delete(obj);
