@@ -12,6 +12,11 @@
  * into the empty socket buffer, ahead of anything the mux relays; on
  * failure the mux has closed its bufferevent abortively (SO_LINGER 0), so
  * socksd clears the linger on its dup and writes the error reply there.
+ *
+ * Back-pressure on accept (as nginx and HAProxy do): when max_pending
+ * clients are in flight, the listener is disabled and new connections wait
+ * in the kernel's listen backlog (SOCKSD_BACKLOG) until a client leaves the
+ * handshake, when it is enabled again. A burst is slowed down, not failed.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -22,6 +27,7 @@
 #include <string.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -66,6 +72,11 @@ struct socksd {
 	struct socksd_clients clients;
 	unsigned n_clients;
 	unsigned next_id;
+	bool paused; /* listener disabled at max_pending */
+	/* The "limit reached" line: when last logged (monotonic ms, 0 =
+	 * never) and how often the limit was hit since. */
+	long long limit_logged_ms;
+	unsigned long long limit_hits;
 	bool freeing;
 	char addr[SOCKSD_MAX_ADDR];
 };
@@ -77,6 +88,42 @@ socksd_timeval(struct timeval *tv, unsigned ms)
 	tv->tv_usec = (suseconds_t)(ms % 1000) * 1000;
 }
 
+static long long
+socksd_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* At max_pending: stop accepting; the kernel's backlog holds the rest. */
+static void
+socksd_pause(struct socksd *sd)
+{
+	long long now;
+
+	if (sd->paused || evconnlistener_disable(sd->lev) < 0)
+		return;
+	sd->paused = true;
+	sd->limit_hits++;
+	now = socksd_now_ms();
+	if (sd->limit_logged_ms &&
+	    now - sd->limit_logged_ms < SOCKSD_LIMIT_LOG_MS)
+		return;
+	if (sd->limit_hits > 1)
+		log_info("socks %s: %u clients in handshake, the limit, again "
+		         "(%llu times since the last report); new connections "
+		         "wait in the listen backlog",
+		    sd->addr, sd->n_clients, sd->limit_hits);
+	else
+		log_info("socks %s: %u clients in handshake, the limit; new "
+		         "connections wait in the listen backlog",
+		    sd->addr, sd->n_clients);
+	sd->limit_logged_ms = now;
+	sd->limit_hits = 0;
+}
+
 static void
 socksd_client_free(struct socksd_client *cl)
 {
@@ -84,6 +131,9 @@ socksd_client_free(struct socksd_client *cl)
 
 	TAILQ_REMOVE(&sd->clients, cl, link);
 	sd->n_clients--;
+	if (sd->paused && !sd->freeing && sd->n_clients < sd->cfg.max_pending &&
+	    evconnlistener_enable(sd->lev) == 0)
+		sd->paused = false;
 	if (cl->timer)
 		event_free(cl->timer);
 	if (cl->bev)
@@ -403,13 +453,6 @@ socksd_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 	struct timeval tv;
 	int one = 1;
 
-	if (sd->n_clients >= sd->cfg.max_pending) {
-		log_debug(LOG_CAT_MUX,
-		    "socks: %u clients in handshake; refusing another",
-		    sd->n_clients);
-		evutil_closesocket(fd);
-		return;
-	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	cl = calloc(1, sizeof(*cl));
 	if (!cl) {
@@ -422,6 +465,10 @@ socksd_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 	cl->state = SOCKSD_GREETING;
 	TAILQ_INSERT_TAIL(&sd->clients, cl, link);
 	sd->n_clients++;
+	/* Before anything can free cl: libevent checks after each callback
+	 * whether it disabled the listener, and stops accepting. */
+	if (sd->n_clients >= sd->cfg.max_pending)
+		socksd_pause(sd);
 	cl->bev = bufferevent_socket_new(sd->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	cl->timer = evtimer_new(sd->base, socksd_timer_cb, cl);
 	if (!cl->bev || !cl->timer) {
@@ -537,7 +584,7 @@ socksd_new(struct event_base *base, const char *listen_addr,
 	sd->route_arg = arg;
 	sd->lev = evconnlistener_new_bind(base, socksd_accept_cb, sd,
 	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
-	    128, (struct sockaddr *)&ss, len);
+	    SOCKSD_BACKLOG, (struct sockaddr *)&ss, len);
 	if (!sd->lev) {
 		r = -errno;
 		if (r == 0)

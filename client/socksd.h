@@ -13,6 +13,12 @@
  * 0x06 when the server has not answered the OPEN within open_ms. Bytes
  * the client sends right after its request (pipelined) are kept and
  * relayed once the stream is open.
+ *
+ * At most max_pending clients are in their handshake or OPEN at once; while
+ * at that limit socksd stops accepting and further connections wait in the
+ * kernel's listen backlog (SOCKSD_BACKLOG, capped by net.core.somaxconn),
+ * to be served as earlier ones finish. Reaching the limit is logged at info
+ * level, at most once per SOCKSD_LIMIT_LOG_MS.
  */
 #ifndef TELEPOD_CLIENT_SOCKSD_H
 #define TELEPOD_CLIENT_SOCKSD_H
@@ -30,6 +36,10 @@ struct socksd;
 #define SOCKSD_HANDSHAKE_MS 10000 /* greeting + request */
 #define SOCKSD_OPEN_MS      30000 /* OPEN until OPEN_RESULT */
 #define SOCKSD_LINGER_MS    2000  /* after an error reply, until EOF */
+/* listen(2) backlog: a burst beyond max_pending waits here. */
+#define SOCKSD_BACKLOG 4096
+/* The "limit reached" info line, at most this often. */
+#define SOCKSD_LIMIT_LOG_MS 60000
 /* Longest listen address accepted ("[IPv6]:PORT"). */
 #define SOCKSD_MAX_ADDR 64
 

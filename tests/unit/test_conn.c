@@ -42,9 +42,11 @@ enum srv_mode {
 	SRV_ECHO = 0,   /* accept peer opens and echo */
 	SRV_REFUSE = 1, /* reject with REFUSED */
 	SRV_DEFER = 2,  /* never answer */
+	SRV_HOLD = 3,   /* answer when the test calls srv_release */
 };
 
-#define SRV_MAX 16
+#define SRV_MAX      16
+#define SRV_MAX_ECHO 1024
 
 /* The fake telepod-server. */
 struct srv {
@@ -54,8 +56,10 @@ struct srv {
 	uint16_t port;
 	enum srv_mode mode;
 	struct mux_session *sessions[SRV_MAX];
-	struct bufferevent *echo[64];
+	struct bufferevent *echo[SRV_MAX_ECHO];
 	size_t n_echo;
+	struct mux_stream *held[SRV_MAX_ECHO]; /* SRV_HOLD, unanswered */
+	size_t n_held;
 	int accepted;
 	int opens;
 };
@@ -117,24 +121,14 @@ echo_event_cb(struct bufferevent *bev, short what, void *arg)
 	}
 }
 
+/* Accepts st with an in-memory echo as the destination. */
 static void
-srv_on_open(struct mux_session *s, struct mux_stream *st,
-    const struct frame_addr *dst, void *arg)
+srv_echo_accept(struct mux_stream *st)
 {
 	struct bufferevent *pair[2];
 
-	srv.opens++;
-	switch (srv.mode) {
-	case SRV_REFUSE:
-		mux_stream_reject(st, WIRE_ERR_REFUSED, "connection refused");
-		return;
-	case SRV_DEFER:
-		return;
-	case SRV_ECHO:
-		break;
-	}
-	if (bufferevent_pair_new(base, BEV_OPT_CLOSE_ON_FREE, pair) < 0 ||
-	    srv.n_echo >= sizeof(srv.echo) / sizeof(*srv.echo)) {
+	if (srv.n_echo >= sizeof(srv.echo) / sizeof(*srv.echo) ||
+	    bufferevent_pair_new(base, BEV_OPT_CLOSE_ON_FREE, pair) < 0) {
 		mux_stream_reject(st, WIRE_ERR_INTERNAL, "test");
 		return;
 	}
@@ -142,6 +136,60 @@ srv_on_open(struct mux_session *s, struct mux_stream *st,
 	bufferevent_setcb(pair[1], echo_read_cb, NULL, echo_event_cb, NULL);
 	bufferevent_enable(pair[1], EV_READ | EV_WRITE);
 	CU_ASSERT_EQUAL(mux_stream_accept(st, pair[0]), 0);
+}
+
+static void
+srv_held_event_cb(
+    struct mux_stream *st, enum mux_stream_event ev, uint32_t error, void *arg)
+{
+	if (ev != MUX_STREAM_CLOSED)
+		return;
+	for (size_t i = 0; i < srv.n_held; i++) {
+		if (srv.held[i] == st)
+			srv.held[i] = NULL;
+	}
+}
+
+/* Answers every held OPEN (echo) and serves later ones at once. */
+static void
+srv_release(void)
+{
+	srv.mode = SRV_ECHO;
+	for (size_t i = 0; i < srv.n_held; i++) {
+		struct mux_stream *st = srv.held[i];
+
+		if (!st)
+			continue;
+		srv.held[i] = NULL;
+		mux_stream_set_event_cb(st, NULL, NULL);
+		srv_echo_accept(st);
+	}
+	srv.n_held = 0;
+}
+
+static void
+srv_on_open(struct mux_session *s, struct mux_stream *st,
+    const struct frame_addr *dst, void *arg)
+{
+	srv.opens++;
+	switch (srv.mode) {
+	case SRV_REFUSE:
+		mux_stream_reject(st, WIRE_ERR_REFUSED, "connection refused");
+		return;
+	case SRV_DEFER:
+		return;
+	case SRV_HOLD:
+		if (srv.n_held >= sizeof(srv.held) / sizeof(*srv.held)) {
+			mux_stream_reject(st, WIRE_ERR_INTERNAL, "test");
+			return;
+		}
+		srv.held[srv.n_held++] = st;
+		mux_stream_set_event_cb(st, srv_held_event_cb, NULL);
+		return;
+	case SRV_ECHO:
+		break;
+	}
+	srv_echo_accept(st);
 }
 
 static void
@@ -912,6 +960,117 @@ test_socks_handshake_errors(void)
 	    -EINVAL);
 }
 
+/* Counts the lines of path that contain every one of the words. */
+static int
+count_lines(const char *path, const char *w1, const char *w2)
+{
+	char line[1024];
+	int n = 0;
+	FILE *f = fopen(path, "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (strstr(line, w1) && strstr(line, w2))
+			n++;
+	}
+	fclose(f);
+	return n;
+}
+
+/*
+ * A burst of SOCKS clients, more than SOCKSD_MAX_PENDING at once (a
+ * browser, curl --parallel, a pool warming up): every one is served. The
+ * server holds the first OPENs unanswered so that socksd sits at its cap:
+ * it stops accepting, the kernel's listen backlog keeps the rest, nobody is
+ * dropped, and it says so once at info level. Once the server answers, the
+ * waiting clients are accepted and served too.
+ */
+#define BURST_CLIENTS 600
+
+static void
+test_socks_burst(void)
+{
+	struct probe p;
+	struct socksd *sd;
+	struct socks_client *sc = calloc(BURST_CLIENTS, sizeof(*sc));
+	uint8_t req[64], got[16];
+	char err[256], logpath[160];
+	size_t n;
+	unsigned peak = 0;
+	int done, ok = 0, eof_early = 0;
+	long long end;
+	FILE *logf;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(sc);
+	snprintf(logpath, sizeof(logpath), "%s/burst.log", tmpdir);
+	logf = fopen(logpath, "w");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(logf);
+	srv_start();
+	srv.mode = SRV_HOLD;
+	route_conn = conn_start(tlsdir, srv.port, &p);
+	CU_ASSERT_TRUE_FATAL(run_until(&p.first, 5000));
+	CU_ASSERT_EQUAL_FATAL(socksd_new(base, "127.0.0.1:0", NULL,
+	                          route_to_conn, NULL, &sd, err, sizeof(err)),
+	    0);
+	log_set_file(logf);
+	log_set_level(LOG_LEVEL_INFO);
+
+	/* Greeting, request and one payload byte: method reply, success
+	 * reply, then the echo. */
+	n = build_request(req, "echo.t.svc.cluster.local", 7, "z");
+	for (int i = 0; i < BURST_CLIENTS; i++)
+		sc_open(&sc[i], socksd_address(sd), req, n, 2 + 10 + 1);
+	/* Up to the cap, then a while at it. */
+	end = conn_now_ms() + 5000;
+	while (srv.n_held < SOCKSD_MAX_PENDING && conn_now_ms() < end)
+		run_for(10);
+	run_for(300);
+	CU_ASSERT_EQUAL(srv.n_held, SOCKSD_MAX_PENDING);
+	CU_ASSERT_EQUAL(socksd_pending(sd), SOCKSD_MAX_PENDING);
+	srv_release();
+
+	end = conn_now_ms() + 30000;
+	do {
+		event_base_loop(base, EVLOOP_ONCE);
+		if (socksd_pending(sd) > peak)
+			peak = socksd_pending(sd);
+		done = 0;
+		for (int i = 0; i < BURST_CLIENTS; i++)
+			done += sc[i].have_want;
+	} while (done < BURST_CLIENTS && conn_now_ms() < end);
+
+	for (int i = 0; i < BURST_CLIENTS; i++) {
+		if (sc[i].eof)
+			eof_early++;
+		if (evbuffer_get_length(sc[i].got) != 13)
+			continue;
+		evbuffer_remove(sc[i].got, got, 13);
+		if (got[1] == 0 && got[3] == SOCKS5_REP_SUCCEEDED &&
+		    got[12] == 'z')
+			ok++;
+	}
+	CU_ASSERT_EQUAL(eof_early, 0);
+	CU_ASSERT_EQUAL(ok, BURST_CLIENTS);
+	CU_ASSERT(peak <= SOCKSD_MAX_PENDING);
+	CU_ASSERT_EQUAL(socksd_pending(sd), 0);
+
+	log_set_level(getenv("TEST_DEBUG") ? LOG_LEVEL_DEBUG : LOG_LEVEL_WARN);
+	log_set_file(NULL);
+	fclose(logf);
+	CU_ASSERT_EQUAL(count_lines(logpath, "socks", "limit"), 1);
+
+	for (int i = 0; i < BURST_CLIENTS; i++)
+		sc_close(&sc[i]);
+	free(sc);
+	/* The streams end with their clients. */
+	run_for(200);
+	socksd_free(sd);
+	conn_free(route_conn);
+	route_conn = NULL;
+	srv_stop();
+}
+
 /* ---- the daemon through its control socket ---- */
 
 struct ctl_job {
@@ -1175,6 +1334,7 @@ static const struct cunit_test tests[] = {
     {"close_drains_with_deadline", test_close_drains_with_deadline},
     {"socks_end_to_end", test_socks_end_to_end},
     {"socks_handshake_errors", test_socks_handshake_errors},
+    {"socks_burst", test_socks_burst},
     {"daemon", test_daemon},
     {"name_namespace", test_name_namespace},
     {"teardown", teardown},
