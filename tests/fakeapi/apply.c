@@ -624,7 +624,7 @@ apply_set_sort(struct apply_set *fs)
 {
 	size_t o = 0;
 
-	if (fs->sorted)
+	if (fs->sorted || fs->n == 0)
 		return;
 	qsort(fs->v, fs->n, sizeof(*fs->v), apply_strcmp);
 	for (size_t i = 0; i < fs->n; i++) {
@@ -641,6 +641,8 @@ static bool
 apply_set_has(struct apply_set *fs, const char *path)
 {
 	apply_set_sort(fs);
+	if (fs->n == 0)
+		return false;
 	return bsearch(&path, fs->v, fs->n, sizeof(*fs->v), apply_strcmp) !=
 	       NULL;
 }
@@ -1486,7 +1488,8 @@ apply_server_side(const struct schema_set *s,
 		if (!owned && (r = apply_set_add(&dropped, p)) < 0)
 			goto out;
 	}
-	qsort(dropped.v, dropped.n, sizeof(*dropped.v), apply_len_desc);
+	if (dropped.n > 1)
+		qsort(dropped.v, dropped.n, sizeof(*dropped.v), apply_len_desc);
 	for (size_t j = 0; j < dropped.n; j++)
 		apply_remove_path(obj, dropped.v[j]);
 	sch = s != NULL ? schema_definition(s, res->doc, res->schema) : NULL;

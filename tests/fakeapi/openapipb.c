@@ -24,7 +24,7 @@ struct pb {
 static void
 pb_put(struct pb *p, const void *data, size_t len)
 {
-	if (p->err != 0)
+	if (p->err != 0 || len == 0)
 		return;
 	if (p->len + len > p->cap) {
 		size_t nc = p->cap ? p->cap : 256;
