@@ -410,7 +410,7 @@ kube_status_json(long http_status, const cJSON *st, const char *raw,
     size_t rawlen, const struct kube_op *op, struct kube_error *err)
 {
 	struct kube_error scratch;
-	const cJSON *code_j, *details = NULL;
+	const cJSON *code_j, *ra, *details = NULL;
 	const char *reason = "", *msg = NULL, *verb, *ns;
 	char res[160], smsg[768], what[384], causes[512] = "";
 	long code = http_status;
@@ -429,14 +429,15 @@ kube_status_json(long http_status, const cJSON *st, const char *raw,
 		msg = kube_json_str(st, "message");
 		details = cJSON_GetObjectItemCaseSensitive(st, "details");
 		code_j = cJSON_GetObjectItemCaseSensitive(st, "code");
-		if (code == 0 && cJSON_IsNumber(code_j))
+		/* Peer numbers: only plausible ranges are converted. */
+		if (code == 0 && cJSON_IsNumber(code_j) &&
+		    code_j->valuedouble >= 100 && code_j->valuedouble < 600)
 			code = (long)code_j->valuedouble;
-		if (cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(
-		        details, "retryAfterSeconds")))
-			err->retry_after =
-			    (long)cJSON_GetObjectItemCaseSensitive(
-			        details, "retryAfterSeconds")
-			        ->valuedouble;
+		ra = cJSON_GetObjectItemCaseSensitive(
+		    details, "retryAfterSeconds");
+		if (cJSON_IsNumber(ra) && ra->valuedouble > 0 &&
+		    ra->valuedouble <= 86400)
+			err->retry_after = (long)ra->valuedouble;
 		kube_causes(details, causes, sizeof(causes));
 	} else {
 		st = NULL;
