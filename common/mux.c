@@ -896,15 +896,83 @@ mux_stream_violation(struct mux_stream *st, uint32_t err, const char *why)
 	mux_stream_end(st, err, why, true);
 }
 
+/*
+ * Tops a socket local's input up with one more read of up to
+ * MUX_DATA_BATCH bytes. libevent 2.1 reads at most 4096 bytes from a
+ * socket per wakeup (EVBUFFER_MAX_READ; evbuffer_set_max_read came in
+ * 2.2), which would make every DATA frame 4 KiB, each with a TLS record of
+ * its own for the header: a bulk stream then costs a loop turn, two
+ * records and, on the TUN path, a TCP segment per 4 KiB. Only bytes are
+ * taken here: EOF and errors stay in the socket for libevent's next read,
+ * which reports them as usual; an error is returned (-errno), since the
+ * kernel reports it only once. Bounded by the read cap.
+ */
+static int
+mux_local_fill(struct mux_stream *st)
+{
+	struct evbuffer *in = bufferevent_get_input(st->local);
+	evutil_socket_t fd = bufferevent_getfd(st->local);
+	size_t have = evbuffer_get_length(in), want;
+	struct evbuffer_iovec v;
+	ssize_t n;
+	int err = 0;
+
+	if (fd < 0 || have >= st->s->read_cap)
+		return 0;
+	want = mux_min(st->s->read_cap - have, MUX_DATA_BATCH);
+	/* A socket bufferevent keeps the end of its input frozen except
+	 * around its own read; this is one more such read. One contiguous
+	 * chain: the TLS bufferevent writes a record per chain, so this also
+	 * makes the records large. */
+	evbuffer_unfreeze(in, 0);
+	if (evbuffer_reserve_space(in, (ev_ssize_t)want, &v, 1) == 1) {
+		n = recv(
+		    fd, v.iov_base, mux_min(v.iov_len, want), MSG_DONTWAIT);
+		if (n < 0)
+			err = errno;
+		v.iov_len = n > 0 ? (size_t)n : 0;
+		evbuffer_commit_space(in, &v, n > 0 ? 1 : 0);
+	}
+	evbuffer_freeze(in, 0);
+	/* An error is reported once by the kernel (then the socket reads
+	 * as EOF): it is ours to handle now. */
+	if (err && err != EAGAIN && err != EWOULDBLOCK && err != EINTR)
+		return -err;
+	return 0;
+}
+
+/* The local failed (err: its errno): RESET towards the peer. */
+static void
+mux_local_failed(struct mux_stream *st, int err)
+{
+	struct mux_session *s = st->s;
+
+	log_debug(LOG_CAT_MUX, "session %u stream %u: local error: %s",
+	    s->log_id, st->id, evutil_socket_error_to_string(err));
+	mux_send_reset(
+	    s, st->id, WIRE_ERR_CONN_RESET, "local connection failed");
+	mux_stream_end(
+	    st, WIRE_ERR_CONN_RESET, "local connection failed", true);
+}
+
 static void
 mux_local_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct mux_stream *st = arg;
 	struct mux_session *s = st->s;
+	int r;
 
 	mux_enter(s);
+	if (st->state != MUX_ST_OPEN && st->state != MUX_ST_OPENING)
+		goto out;
+	r = mux_local_fill(st);
+	if (r < 0) {
+		mux_local_failed(st, -r);
+		goto out;
+	}
 	if (!(st->flags & MUX_F_QUEUED))
 		mux_stream_pump(st, SIZE_MAX);
+out:
 	mux_leave(s);
 }
 
@@ -934,13 +1002,7 @@ mux_local_event_cb(struct bufferevent *bev, short what, void *arg)
 	if (st->state != MUX_ST_OPEN && st->state != MUX_ST_OPENING)
 		goto out;
 	if (what & BEV_EVENT_ERROR) {
-		log_debug(LOG_CAT_MUX, "session %u stream %u: local error: %s",
-		    s->log_id, st->id,
-		    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
-		mux_send_reset(
-		    s, st->id, WIRE_ERR_CONN_RESET, "local connection failed");
-		mux_stream_end(
-		    st, WIRE_ERR_CONN_RESET, "local connection failed", true);
+		mux_local_failed(st, EVUTIL_SOCKET_ERROR());
 		goto out;
 	}
 	if ((what & BEV_EVENT_EOF) && st->state == MUX_ST_OPEN) {
