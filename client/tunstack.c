@@ -50,6 +50,8 @@
 /* Warnings of one kind: this many per window, then a count. */
 #define TS_WARN_BURST     5
 #define TS_WARN_WINDOW_MS 10000
+/* Most bytes written to an accepted socket per write(). */
+#define TS_MAX_WRITE (256 * 1024)
 /* The NAT timers are looked at this often while any entry has one. */
 #define TS_TICK_MS 500
 
@@ -524,6 +526,8 @@ ts_tcp(struct tunstack *ts, const uint8_t *vnet, uint8_t *p,
 		to.dport = e->orig.sport;
 		pkt_rewrite(p, pi, &to, partial);
 		ts_flow_note(e->user, fl, false);
+		ts->stats.to_app_pkts++;
+		ts->stats.to_app_bytes += pi->len;
 		ts_write(ts, vnet, p, pi->len);
 		return;
 	}
@@ -555,6 +559,8 @@ ts_tcp(struct tunstack *ts, const uint8_t *vnet, uint8_t *p,
 			to.dport = ts->port;
 			pkt_rewrite(p, pi, &to, partial);
 			ts_flow_note(f, fl, true);
+			ts->stats.to_lst_pkts++;
+			ts->stats.to_lst_bytes += pi->len;
 			ts_write(ts, vnet, p, pi->len);
 			return;
 		}
@@ -645,6 +651,8 @@ ts_packet(struct tunstack *ts, const uint8_t *vnet, uint8_t *p, size_t len)
 			ts->stats.dropped++;
 			return;
 		}
+		if (vh.gso_type != PKT_VNET_GSO_NONE)
+			ts->stats.gso_pkts++;
 	}
 	ts_tcp(ts, vnet, p, &pi, partial);
 }
@@ -797,6 +805,11 @@ ts_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 		ts_flow_closing(f);
 		return;
 	}
+	/* With TCP_NODELAY every write is a segment of its own, and on a
+	 * device of MTU 65535 a segment is a packet through the TUN (and its
+	 * ACK another): write up to TS_MAX_WRITE at once, not libevent's
+	 * 16 KiB default. */
+	bufferevent_set_max_single_write(bev, TS_MAX_WRITE);
 	/* OPEN first: attach may end the stream at once (its CLOSED event
 	 * then moves the flow on). */
 	nat_set_state(ts->nat, e, NAT_OPEN, ts_now_ms());

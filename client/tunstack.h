@@ -83,9 +83,14 @@ struct tunstack_config {
 void tunstack_config_init(struct tunstack_config *cfg);
 
 struct tunstack_stats {
-	uint64_t pkts_in;      /* packets read */
-	uint64_t pkts_out;     /* packets written (rewritten and answers) */
-	uint64_t bytes_in;     /* IP bytes read */
+	uint64_t pkts_in;     /* packets read */
+	uint64_t pkts_out;    /* packets written (rewritten and answers) */
+	uint64_t bytes_in;    /* IP bytes read */
+	uint64_t to_lst_pkts; /* rewritten app -> listener */
+	uint64_t to_lst_bytes;
+	uint64_t to_app_pkts; /* rewritten listener -> app */
+	uint64_t to_app_bytes;
+	uint64_t gso_pkts;     /* rewritten packets with GSO (TSO) */
 	uint64_t flows;        /* flows whose SYN was held */
 	uint64_t opened;       /* ... whose stream opened */
 	uint64_t accepted;     /* ... whose socket was accepted */
@@ -111,9 +116,9 @@ int tunstack_new(struct event_base *base, const struct tunstack_config *cfg,
     tunstack_route_fn route, void *arg, struct tunstack **ret, char *err,
     size_t errlen);
 
-/* Stops reading, closes the listeners, resets every stream still held or
- * relaying through the stack's table (accepted sockets already handed to
- * the mux stay with their streams) and frees everything. Accepts NULL. */
+/* Stops reading, closes the listeners, resets every stream of the stack
+ * (without the device no flow can go on; their sockets are closed
+ * abortively) and frees everything. Accepts NULL. */
 void tunstack_free(struct tunstack *ts);
 
 /* The listener's port (the same on both families). */

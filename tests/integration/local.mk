@@ -58,3 +58,11 @@ EXTRA_DIST += tests/integration/test-vpn.sh
 # clean-up on failure, SIGINT and --keep/--down.
 TESTS += tests/integration/test-demo.sh
 EXTRA_DIST += tests/integration/test-demo.sh
+
+# tp-tunstack: the TUN packet path (client/tunstack) with one session, for
+# test-tunstack.sh (root only, namespaces of its own).
+check_PROGRAMS += tests/integration/tp-tunstack
+tests_integration_tp_tunstack_SOURCES = tests/integration/tp-tunstack.c
+tests_integration_tp_tunstack_CFLAGS = $(TEST_CFLAGS)
+tests_integration_tp_tunstack_LDADD = client/libtelepodd.a $(COMMON_LIBS) $(CLIENT_NET_LIBS)
+TESTS += tests/integration/test-tunstack.sh
