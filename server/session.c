@@ -439,7 +439,22 @@ session_on_env_request(struct mux_session *m, uint32_t id, void *arg)
 	struct session *s = arg;
 	int r = mux_send_env_reply(m, id, WIRE_OK, s->cfg->env, s->cfg->n_env);
 
-	if (r < 0) {
+	switch (r) {
+	case 0:
+		break;
+	case -EMSGSIZE:
+		/* The mux has answered RESOURCE already (mux.h). */
+		log_warn("session %u: the environment (%zu variables) is over "
+		         "the ENV_REPLY limits (a value over %u bytes or %u "
+		         "in all); the client was told RESOURCE: shorten the "
+		         "env file",
+		    s->id, s->cfg->n_env, (unsigned)FRAME_MAX_ENV_VALUE,
+		    (unsigned)WIRE_MAX_PAYLOAD);
+		return;
+	case -ENOTCONN:
+		return; /* the session is ending: nobody to answer */
+	default:
+		/* Nothing was sent (-EINVAL, -ENOMEM): answer once. */
 		log_warn("session %u: cannot send the environment: %s", s->id,
 		    strerror(-r));
 		mux_send_env_reply(m, id, WIRE_ERR_INTERNAL, NULL, 0);

@@ -559,6 +559,96 @@ test_env(void)
 	world_free(&w);
 }
 
+/* Encodes f and writes it to bev (a raw client, no mux). */
+static void
+raw_send(struct bufferevent *bev, const struct frame *f)
+{
+	uint8_t buf[256];
+	int n = frame_encode(f, buf, sizeof(buf));
+
+	CU_ASSERT_FATAL(n > 0);
+	bufferevent_write(bev, buf, (size_t)n);
+}
+
+/* A raw client's HELLO (no extensions). */
+static void
+raw_hello(struct bufferevent *bev)
+{
+	struct frame f;
+
+	memset(&f, 0, sizeof(f));
+	f.h.type = WIRE_HELLO;
+	f.u.hello.role = WIRE_ROLE_CLIENT;
+	f.u.hello.min_proto = WIRE_PROTO_MIN;
+	f.u.hello.max_proto = WIRE_PROTO_MAX;
+	f.u.hello.conn_window = WIRE_DEFAULT_CONN_WINDOW;
+	raw_send(bev, &f);
+}
+
+/*
+ * An environment too large for one ENV_REPLY (env_parse bounds the env
+ * file, but the session must not rely on it): the client gets exactly one
+ * reply, RESOURCE with no entries, as the spec says. Counted on the wire
+ * by a raw client, since a mux client ignores a reply to an id it no longer
+ * waits for.
+ */
+static void
+test_env_too_large(void)
+{
+	static char big[3][100001];
+	struct mux_kv vars[3] = {
+	    {"BIG_A", big[0]}, {"BIG_B", big[1]}, {"BIG_C", big[2]}};
+	struct world w;
+	struct bufferevent *pair[2];
+	struct evbuffer *in;
+	struct frame f;
+	int never = 0, hellos = 0, replies = 0, r;
+	uint32_t err;
+
+	for (size_t i = 0; i < 3; i++) {
+		memset(big[i], 'v', sizeof(big[i]) - 1);
+		big[i][sizeof(big[i]) - 1] = '\0';
+	}
+	world_init(&w);
+	w.cfg.env = vars;
+	w.cfg.n_env = 3;
+	CU_ASSERT_EQUAL_FATAL(
+	    bufferevent_pair_new(w.base, BEV_OPT_CLOSE_ON_FREE, pair), 0);
+	CU_ASSERT_EQUAL_FATAL(session_new(&w.cfg, 1, "raw", pair[0], false,
+	                          server_closed, &w, &w.server),
+	    0);
+	bufferevent_enable(pair[1], EV_READ | EV_WRITE);
+	raw_hello(pair[1]);
+	memset(&f, 0, sizeof(f));
+	f.h.type = WIRE_ENV_REQUEST;
+	f.u.env_request.id = 7;
+	raw_send(pair[1], &f);
+	run_until(w.base, &never, 300);
+
+	in = bufferevent_get_input(pair[1]);
+	while (evbuffer_get_length(in) > 0) {
+		size_t len = evbuffer_get_length(in);
+
+		r = frame_decode(evbuffer_pullup(in, -1), len, &f, &err);
+		CU_ASSERT_FATAL(r > 0);
+		if (f.h.type == WIRE_HELLO)
+			hellos++;
+		if (f.h.type == WIRE_ENV_REPLY) {
+			replies++;
+			CU_ASSERT_EQUAL(f.u.env_reply.id, 7);
+			CU_ASSERT_EQUAL(f.u.env_reply.error, WIRE_ERR_RESOURCE);
+			CU_ASSERT_EQUAL(f.u.env_reply.count, 0);
+		}
+		evbuffer_drain(in, (size_t)r);
+	}
+	CU_ASSERT_EQUAL(hellos, 1);
+	CU_ASSERT_EQUAL(replies, 1);
+	/* The session carries on. */
+	CU_ASSERT_EQUAL(w.server_closed, 0);
+	bufferevent_free(pair[1]);
+	world_free(&w);
+}
+
 static void
 test_dns(void)
 {
@@ -884,6 +974,7 @@ static const struct cunit_test tests[] = {
     {"open_echo", test_open_echo},
     {"open_refused", test_open_refused},
     {"env", test_env},
+    {"env_too_large", test_env_too_large},
     {"dns", test_dns},
     {"goaway", test_goaway},
     {"garbage", test_garbage},
