@@ -44,3 +44,11 @@ tests_fakeapi_test_fakeapi_LDADD = tests/fakeapi/libfakeapi.a $(FAKEAPI_LIBS) $(
 # as an independent client.
 TESTS += tests/fakeapi/test-fakeapi.sh
 EXTRA_DIST += tests/fakeapi/test-fakeapi.sh
+
+# Port-forward over WebSocket to a real telepod-server (a TLS handshake
+# through the tunnel), plus the errors before and after the upgrade.
+check_PROGRAMS += tests/fakeapi/test_portforward
+TESTS += tests/fakeapi/test_portforward
+tests_fakeapi_test_portforward_SOURCES = tests/fakeapi/test_portforward.c
+tests_fakeapi_test_portforward_CFLAGS = $(FAKEAPI_CFLAGS)
+tests_fakeapi_test_portforward_LDADD = tests/fakeapi/libfakeapi.a $(FAKEAPI_LIBS)
