@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/bufferevent.h>
@@ -38,6 +39,9 @@
 #include "server/dial.h"
 #include "server/dnsmsg.h"
 #include "server/resolver.h"
+
+/* "YYYY-MM-DDTHH:MM:SSZ" and its NUL. */
+#define SESSION_TIME_MAX 21
 
 enum session_state {
 	SESSION_HANDSHAKE,
@@ -511,19 +515,56 @@ session_on_mux_closed(
 	session_closed(s);
 }
 
+/*
+ * The HELLO extensions: the configured ones and "server-time", our clock
+ * now in RFC 3339 UTC to the second ("2026-11-26T06:30:00Z"), so that the
+ * client can warn about a clock skew that would make certificates look
+ * expired or not yet valid. ext has room for FRAME_MAX_EXTENSIONS;
+ * time_buf holds the value. Returns the count or -EINVAL (too many configured).
+ */
+static int
+session_hello_ext(const struct session_config *cfg,
+    struct mux_kv ext[FRAME_MAX_EXTENSIONS], char time_buf[SESSION_TIME_MAX])
+{
+	time_t now = time(NULL);
+	struct tm tm;
+	size_t n = 0;
+
+	for (size_t i = 0; i < cfg->n_hello_ext; i++) {
+		/* Ours to send; a configured one would be a duplicate. */
+		if (cfg->hello_ext[i].name &&
+		    strcmp(cfg->hello_ext[i].name, "server-time") == 0)
+			continue;
+		if (n >= FRAME_MAX_EXTENSIONS - 1)
+			return -EINVAL;
+		ext[n++] = cfg->hello_ext[i];
+	}
+	if (!gmtime_r(&now, &tm) || strftime(time_buf, SESSION_TIME_MAX,
+	                                "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		return (int)n; /* a clock beyond year 9999: send nothing */
+	ext[n++] = (struct mux_kv){"server-time", time_buf};
+	return (int)n;
+}
+
 static int
 session_start_mux(struct session *s, struct bufferevent *carrier)
 {
 	const struct session_config *cfg = s->cfg;
 	struct mux_config mc;
 	struct mux_callbacks cbs;
+	struct mux_kv ext[FRAME_MAX_EXTENSIONS];
+	char time_buf[SESSION_TIME_MAX];
 	int r;
 
+	r = session_hello_ext(cfg, ext, time_buf);
+	if (r < 0)
+		return r;
 	mux_config_init(&mc, WIRE_ROLE_SERVER);
 	mc.caps =
 	    WIRE_CAP_DNS | WIRE_CAP_ENV | WIRE_CAP_HOSTNAMES | WIRE_CAP_IPV6;
-	mc.ext = cfg->hello_ext;
-	mc.n_ext = cfg->n_hello_ext;
+	/* Encoded by mux_session_new: the stack arrays may go after it. */
+	mc.ext = ext;
+	mc.n_ext = (size_t)r;
 	mc.max_streams = cfg->max_streams;
 	mc.log_id = s->id;
 	if (cfg->ping_interval_ms)

@@ -29,7 +29,9 @@ struct session;
 struct session_config {
 	struct event_base *base;
 	struct resolver *resolver;
-	/* HELLO extensions (software, namespace, ...); encoded per session. */
+	/* HELLO extensions (software, namespace, ...), at most
+	 * FRAME_MAX_EXTENSIONS - 1: each session adds "server-time" (its
+	 * clock at the HELLO) and encodes them. */
 	const struct mux_kv *hello_ext;
 	size_t n_hello_ext;
 	/* The environment handed out on ENV_REQUEST. */
@@ -60,8 +62,8 @@ typedef void (*session_closed_cb)(struct session *s, void *arg);
  * tls_bufferevent_accept() bufferevent whose handshake must complete within
  * cfg->handshake_ms; otherwise (tests) the mux starts at once. id numbers
  * the session in logs ("session 3"); peer is the client's address for logs
- * (copied). cfg is borrowed and must outlive the session. Returns 0 or
- * -ENOMEM.
+ * (copied). cfg is borrowed and must outlive the session. Returns 0,
+ * -ENOMEM, or -EINVAL when cfg's HELLO extensions are invalid (too many).
  */
 int session_new(const struct session_config *cfg, unsigned id, const char *peer,
     struct bufferevent *carrier, bool tls, session_closed_cb cb, void *arg,

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -56,6 +57,7 @@ struct world {
 	uint32_t client_close_err;
 	int client_goaway;
 	char peer_ns[64], peer_search[128], peer_subnets[64], peer_sw[64];
+	char peer_time[64];
 	/* Echo listener. */
 	struct evconnlistener *echo;
 	uint16_t echo_port;
@@ -183,6 +185,7 @@ client_ready(struct mux_session *s, const struct mux_peer_info *p, void *arg)
 	copy_str(w->peer_search, sizeof(w->peer_search), p->dns_search);
 	copy_str(w->peer_subnets, sizeof(w->peer_subnets), p->subnets);
 	copy_str(w->peer_sw, sizeof(w->peer_sw), p->software);
+	copy_str(w->peer_time, sizeof(w->peer_time), p->server_time);
 	CU_ASSERT_TRUE(p->caps & WIRE_CAP_DNS);
 	CU_ASSERT_TRUE(p->caps & WIRE_CAP_ENV);
 	CU_ASSERT_TRUE(p->caps & WIRE_CAP_HOSTNAMES);
@@ -461,13 +464,56 @@ echo_round_trip(struct world *w, const struct frame_addr *dst)
 
 /* --- tests ------------------------------------------------------------ */
 
+/* Parses "YYYY-MM-DDTHH:MM:SSZ" strictly into seconds since the epoch
+ * (days from the civil date, H. Hinnant's algorithm); -1 when s is not
+ * that. */
+static long long
+parse_utc(const char *s)
+{
+	static const char shape[] = "dddd-dd-ddTdd:dd:ddZ";
+	int y, mo, d, h, mi, sec;
+	long long era, yoe, doy, doe;
+
+	if (strlen(s) != sizeof(shape) - 1)
+		return -1;
+	for (size_t i = 0; i < sizeof(shape) - 1; i++) {
+		if (shape[i] == 'd' ? (s[i] < '0' || s[i] > '9')
+		                    : s[i] != shape[i])
+			return -1;
+	}
+	if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2dZ", &y, &mo, &d, &h, &mi, &sec) !=
+	        6 ||
+	    mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 ||
+	    sec > 60)
+		return -1;
+	y -= mo <= 2;
+	era = y / 400;
+	yoe = y - era * 400;
+	doy = (153 * (mo + (mo > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return ((era * 146097 + doe - 719468) * 86400) + h * 3600 + mi * 60 +
+	       sec;
+}
+
 static void
 test_hello(void)
 {
 	struct world w;
+	long long t, now;
 
 	world_init(&w);
+	now = (long long)time(NULL);
 	world_connect(&w);
+	/* The helper itself, on known dates. */
+	CU_ASSERT_EQUAL(parse_utc("2026-11-26T06:30:00Z"), 1795674600LL);
+	CU_ASSERT_EQUAL(parse_utc("2000-02-29T23:59:59Z"), 951868799LL);
+	CU_ASSERT_EQUAL(parse_utc("2026-11-26T06:30:00+01:00"), -1);
+	/* server-time: the server's clock in RFC 3339 UTC, to the second. */
+	t = parse_utc(w.peer_time);
+	CU_ASSERT(t > 0);
+	CU_ASSERT(t >= now - 1 && t <= (long long)time(NULL) + 1);
+	CU_ASSERT_EQUAL(w.peer_time[10], 'T');
+	CU_ASSERT_EQUAL(w.peer_time[19], 'Z');
 	CU_ASSERT_STRING_EQUAL(w.peer_ns, "ns1");
 	CU_ASSERT_STRING_EQUAL(w.peer_search, "ns1.svc.cluster.local");
 	CU_ASSERT_STRING_EQUAL(w.peer_subnets, "10.96.0.0/12");
