@@ -355,6 +355,75 @@ conn_attempt_fail(struct conn *c, const char *code, const char *fmt, ...)
 	conn_schedule_retry(c);
 }
 
+int
+conn_parse_server_time(const char *s, long long *ret_epoch)
+{
+	static const char shape[] = "dddd-dd-ddTdd:dd:ddZ";
+	static const int mdays[12] = {
+	    31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	int v[6] = {0}, field = 0;
+	long long y, m, era, yoe, doy, doe;
+	bool leap;
+
+	/* The shape first: nothing beyond its 20 bytes is looked at. */
+	for (size_t i = 0; i < sizeof(shape) - 1; i++) {
+		if (shape[i] != 'd') {
+			if (s[i] != shape[i])
+				return -EINVAL;
+			field++;
+			continue;
+		}
+		if (s[i] < '0' || s[i] > '9')
+			return -EINVAL;
+		v[field] = v[field] * 10 + (s[i] - '0');
+	}
+	if (s[sizeof(shape) - 1] != '\0')
+		return -EINVAL;
+	y = v[0];
+	m = v[1];
+	leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+	if (m < 1 || m > 12 || v[2] < 1 || v[2] > mdays[m - 1] ||
+	    (m == 2 && v[2] == 29 && !leap) || v[3] > 23 || v[4] > 59 ||
+	    v[5] > 60)
+		return -EINVAL;
+	/* Days since 1970-01-01 from the civil date (H. Hinnant). */
+	y -= m <= 2;
+	era = y / 400;
+	yoe = y - era * 400;
+	doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + v[2] - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	*ret_epoch = (era * 146097 + doe - 719468) * 86400 + v[3] * 3600LL +
+	             v[4] * 60LL + v[5];
+	return 0;
+}
+
+/* Warns when the server's clock (its HELLO's server-time) is far from
+ * ours: TLS then fails or will fail on certificate validity. */
+static void
+conn_check_clock(struct conn *c, const char *server_time)
+{
+	long long t, skew;
+	char esc[64];
+
+	if (!server_time)
+		return;
+	if (conn_parse_server_time(server_time, &t) < 0) {
+		log_debug(LOG_CAT_MUX, "%s: ignoring server-time \"%s\"", c->ns,
+		    log_escape(
+		        esc, sizeof(esc), server_time, strlen(server_time)));
+		return;
+	}
+	skew = t - (long long)time(NULL);
+	if (skew >= -CONN_MAX_CLOCK_SKEW_S && skew <= CONN_MAX_CLOCK_SKEW_S)
+		return;
+	log_warn("%s: this machine's clock is %lld s %s the clock of the "
+	         "server at %s; certificates may look expired or not yet "
+	         "valid: correct the time (NTP, timedatectl) here or on the "
+	         "server",
+	    c->ns, skew > 0 ? skew : -skew, skew > 0 ? "behind" : "ahead of",
+	    c->server);
+}
+
 /* ---- mux callbacks ---- */
 
 static void
@@ -379,6 +448,7 @@ conn_on_ready(
 		    c->ns, c->server,
 		    log_escape(esc, sizeof(esc), peer->namespace_name,
 		        strlen(peer->namespace_name)));
+	conn_check_clock(c, peer->server_time);
 	if (!c->first_done) {
 		c->first_done = true;
 		if (!c->totals.connected_ms)

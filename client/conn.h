@@ -168,4 +168,16 @@ unsigned conn_backoff_ms(
 /* Monotonic milliseconds. */
 long long conn_now_ms(void);
 
+/* A server clock further than this from ours (seconds) is warned about:
+ * certificates may then look expired or not yet valid. */
+#define CONN_MAX_CLOCK_SKEW_S 300
+
+/*
+ * Parses the HELLO extension "server-time" (peer-supplied): exactly
+ * "YYYY-MM-DDTHH:MM:SSZ" (proto/PROTOCOL.md section 4.2), a real date, a
+ * leap second allowed. Writes seconds since the epoch (UTC) to *ret_epoch.
+ * Returns 0 or -EINVAL. Exposed for tests.
+ */
+int conn_parse_server_time(const char *s, long long *ret_epoch);
+
 #endif

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <arpa/inet.h>
@@ -62,6 +63,7 @@ struct srv {
 	size_t n_held;
 	int accepted;
 	int opens;
+	char time[32]; /* the server-time extension, when not empty */
 };
 
 static struct event_base *base;
@@ -69,6 +71,8 @@ static char tmpdir[64];
 static char tlsdir[128];
 static char otherdir[128];
 static struct srv srv;
+
+static int count_lines(const char *path, const char *w1, const char *w2);
 
 /* ---- loop helpers ---- */
 
@@ -235,6 +239,7 @@ srv_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 	    {"namespace", "t"},
 	    {"subnets", "10.96.0.0/12,10.244.0.0/16"},
 	    {"dns-search", "t.svc.cluster.local svc.cluster.local"},
+	    {"server-time", srv.time},
 	};
 	struct bufferevent *bev = tls_bufferevent_accept(base, srv.ctx, fd);
 	struct mux_session *s;
@@ -251,7 +256,7 @@ srv_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 	mux_config_init(&cfg, WIRE_ROLE_SERVER);
 	cfg.caps = WIRE_CAP_HOSTNAMES | WIRE_CAP_IPV6 | WIRE_CAP_ENV;
 	cfg.ext = ext;
-	cfg.n_ext = 3;
+	cfg.n_ext = srv.time[0] ? 4 : 3;
 	CU_ASSERT_EQUAL_FATAL(
 	    mux_session_new(base, bev, &cfg, &srv_cbs, NULL, &s), 0);
 	srv.sessions[slot] = s;
@@ -588,6 +593,82 @@ test_reconnect(void)
 	CU_ASSERT_EQUAL(st.reconnects, 1);
 	conn_free(c);
 	srv_stop();
+}
+
+static void
+test_parse_server_time(void)
+{
+	long long t = 42;
+	static const char *bad[] = {"", "2026-11-26T06:30:00",
+	    "2026-11-26T06:30:00z", "2026-11-26 06:30:00Z",
+	    "2026-11-26T06:30:00.5Z", "2026-11-26T06:30:00+00:00",
+	    "2026-11-26T06:30:00ZZ", "2026-13-01T00:00:00Z",
+	    "2026-00-01T00:00:00Z", "2026-02-29T00:00:00Z",
+	    "2026-04-31T00:00:00Z", "2026-11-00T00:00:00Z",
+	    "2026-11-26T24:00:00Z", "2026-11-26T06:60:00Z",
+	    "2026-11-26T06:30:61Z", "+026-11-26T06:30:00Z",
+	    "2026-1-026T06:30:00Z", "1795674600"};
+
+	CU_ASSERT_EQUAL(conn_parse_server_time("2026-11-26T06:30:00Z", &t), 0);
+	CU_ASSERT_EQUAL(t, 1795674600LL);
+	CU_ASSERT_EQUAL(conn_parse_server_time("1970-01-01T00:00:00Z", &t), 0);
+	CU_ASSERT_EQUAL(t, 0);
+	CU_ASSERT_EQUAL(conn_parse_server_time("2000-02-29T23:59:59Z", &t), 0);
+	CU_ASSERT_EQUAL(t, 951868799LL);
+	/* A leap second is a valid time stamp. */
+	CU_ASSERT_EQUAL(conn_parse_server_time("2016-12-31T23:59:60Z", &t), 0);
+	CU_ASSERT_EQUAL(t, 1483228800LL);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+		t = 42;
+		CU_ASSERT_EQUAL(conn_parse_server_time(bad[i], &t), -EINVAL);
+		CU_ASSERT_EQUAL(t, 42);
+	}
+}
+
+/* Connects to a server whose clock is skew_s ahead of ours; returns how
+ * many warning lines about the clock telepodd logged. */
+static int
+clock_warnings(long long skew_s, const char *value)
+{
+	struct probe p;
+	struct conn *c;
+	char logpath[160];
+	time_t t = time(NULL) + (time_t)skew_s;
+	struct tm tm;
+	FILE *logf;
+	int n;
+
+	snprintf(logpath, sizeof(logpath), "%s/clock.log", tmpdir);
+	logf = fopen(logpath, "w");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(logf);
+	srv_start();
+	if (value)
+		snprintf(srv.time, sizeof(srv.time), "%s", value);
+	else
+		strftime(srv.time, sizeof(srv.time), "%Y-%m-%dT%H:%M:%SZ",
+		    gmtime_r(&t, &tm));
+	log_set_file(logf);
+	c = conn_start(tlsdir, srv.port, &p);
+	CU_ASSERT_TRUE(run_until(&p.first, 5000));
+	CU_ASSERT_PTR_NULL(p.code);
+	log_set_file(NULL);
+	fclose(logf);
+	n = count_lines(logpath, "clock", "warn");
+	conn_free(c);
+	srv_stop();
+	return n;
+}
+
+/* telepodd warns when the server's clock is more than 5 minutes off. */
+static void
+test_clock_skew(void)
+{
+	CU_ASSERT_EQUAL(clock_warnings(0, NULL), 0);
+	CU_ASSERT_EQUAL(clock_warnings(-120, NULL), 0);
+	CU_ASSERT_EQUAL(clock_warnings(3600, NULL), 1);
+	CU_ASSERT_EQUAL(clock_warnings(-2 * 86400, NULL), 1);
+	/* Not parseable: ignored, the session goes on. */
+	CU_ASSERT_EQUAL(clock_warnings(0, "yesterday"), 0);
 }
 
 /* ---- streams pending at a drop ---- */
@@ -1330,6 +1411,8 @@ static const struct cunit_test tests[] = {
     {"connect_bad_server", test_connect_bad_server},
     {"connect_timeout", test_connect_timeout},
     {"reconnect", test_reconnect},
+    {"parse_server_time", test_parse_server_time},
+    {"clock_skew", test_clock_skew},
     {"pending_stream_reset_on_drop", test_pending_stream_reset_on_drop},
     {"close_drains_with_deadline", test_close_drains_with_deadline},
     {"socks_end_to_end", test_socks_end_to_end},
