@@ -71,3 +71,9 @@ TESTS += tests/unit/test_nat
 tests_unit_test_nat_SOURCES = tests/unit/test_nat.c
 tests_unit_test_nat_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_nat_LDADD = client/libtelepodd.a $(TEST_LIBS)
+
+check_PROGRAMS += tests/unit/test_tunstack
+TESTS += tests/unit/test_tunstack
+tests_unit_test_tunstack_SOURCES = tests/unit/test_tunstack.c
+tests_unit_test_tunstack_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_tunstack_LDADD = client/libtelepodd.a $(TEST_LIBS)
