@@ -44,6 +44,7 @@
 #include <event2/util.h>
 
 #include "client/pkt.h"
+#include "client/tun.h"
 #include "client/tunstack.h"
 #include "common/log.h"
 
@@ -906,7 +907,7 @@ tunstack_config_init(struct tunstack_config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->fd = -1;
 	cfg->vnet_hdr_len = PKT_VNET_HDR_LEN;
-	cidr_parse_host("198.18.0.1/16", &cfg->addr4);
+	cidr_parse_host(TUN_DEFAULT_ADDR4, &cfg->addr4);
 	nat_config_init(&cfg->nat);
 }
 
