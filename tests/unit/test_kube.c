@@ -7,10 +7,14 @@
  * test's handler): request shapes, connection reuse, error mapping,
  * pagination with `continue`, watch streams split at odd places,
  * bookmarks, 410 and relisting, credential refresh after a 401, and TLS
- * trust (CA, tls-server-name, client certificate).
+ * trust (CA, tls-server-name, client certificate). Then the same calls
+ * against tests/fakeapi/fake-apiserver, a faithful stand-in for
+ * kube-apiserver started on 127.0.0.1 (skipped, and said so, when it or
+ * the shared Kubernetes data is missing).
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
 #include <netinet/in.h>
@@ -23,7 +27,9 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1340,6 +1346,514 @@ test_tls(void)
 	tmp_cleanup();
 }
 
+/* ---------------------------------------------------------------------- */
+/* against tests/fakeapi/fake-apiserver */
+
+struct fake {
+	pid_t pid;
+	char url[256];
+	char state[PATH_MAX + 16];
+	char kc[PATH_MAX + 16];
+};
+
+/* Starts the fake API server with extra flags; false (and a note) when it
+ * cannot run here. */
+static bool
+fake_start(struct fake *f, const char *const *extra, size_t n_extra)
+{
+	const char *bld = getenv("top_builddir"), *src = getenv("top_srcdir");
+	const char *k8s = getenv("FAKEAPI_K8S_DIR");
+	char bin[PATH_MAX + 64], k8sbuf[PATH_MAX + 64], probe[PATH_MAX + 80];
+	char log[PATH_MAX + 16];
+	const char *argv[40];
+	size_t n = 0, got = 0;
+	int out[2];
+
+	memset(f, 0, sizeof(*f));
+	snprintf(bin, sizeof(bin), "%s/tests/fakeapi/fake-apiserver",
+	    bld && *bld ? bld : ".");
+	if (k8s == NULL || *k8s == '\0') {
+		snprintf(k8sbuf, sizeof(k8sbuf), "%s/../shared/k8s",
+		    src && *src ? src : "..");
+		k8s = k8sbuf;
+	}
+	snprintf(probe, sizeof(probe), "%s/openapi", k8s);
+	if (access(bin, X_OK) != 0 || access(probe, R_OK) != 0) {
+		fprintf(stderr, "SKIP: no %s or no Kubernetes data at %s\n",
+		    bin, k8s);
+		return false;
+	}
+	snprintf(f->state, sizeof(f->state), "%s/state", tmpdir);
+	snprintf(f->kc, sizeof(f->kc), "%s/fake.kubeconfig", tmpdir);
+	snprintf(log, sizeof(log), "%s/fake.log", tmpdir);
+	argv[n++] = bin;
+	argv[n++] = "--listen";
+	argv[n++] = "127.0.0.1:0";
+	argv[n++] = "--kubeconfig-out";
+	argv[n++] = f->kc;
+	argv[n++] = "--state-dir";
+	argv[n++] = f->state;
+	argv[n++] = "--k8s-dir";
+	argv[n++] = k8s;
+	for (size_t i = 0; i < n_extra && n < 38; i++)
+		argv[n++] = extra[i];
+	argv[n] = NULL;
+	if (pipe(out) != 0)
+		return false;
+	f->pid = fork();
+	if (f->pid == 0) {
+		int lf = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+		dup2(out[1], 1);
+		if (lf >= 0)
+			dup2(lf, 2);
+		close(out[0]);
+		execv(bin, (char *const *)argv);
+		_exit(127);
+	}
+	close(out[1]);
+	/* The first line on stdout is the URL, once it listens. */
+	while (got < sizeof(f->url) - 1) {
+		struct pollfd p = {out[0], POLLIN, 0};
+		ssize_t r;
+
+		if (poll(&p, 1, 15000) <= 0)
+			break;
+		r = read(out[0], f->url + got, 1);
+		if (r <= 0 || f->url[got] == '\n')
+			break;
+		got++;
+	}
+	f->url[got] = '\0';
+	close(out[0]);
+	if (strncmp(f->url, "https://127.0.0.1:", 18) != 0) {
+		fprintf(stderr, "fake-apiserver did not start (see %s)\n", log);
+		CU_FAIL("fake-apiserver start");
+		kill(f->pid, SIGKILL);
+		waitpid(f->pid, NULL, 0);
+		f->pid = 0;
+		return false;
+	}
+	return true;
+}
+
+static void
+fake_stop(struct fake *f)
+{
+	int st;
+
+	if (f->pid <= 0)
+		return;
+	kill(f->pid, SIGTERM);
+	waitpid(f->pid, &st, 0);
+	f->pid = 0;
+}
+
+/* A client for the fake's own kubeconfig (client certificate). */
+static struct kube_client *
+fake_client(struct fake *f)
+{
+	char err[KUBECONFIG_ERR_MAX];
+	struct kubeconfig *kc = NULL;
+	struct kubeconfig_resolved *rc = NULL;
+	struct kube_client *c = NULL;
+
+	CU_ASSERT_EQUAL_FATAL(kubeconfig_load(f->kc, &kc, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(
+	    kubeconfig_resolve(kc, NULL, &rc, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(
+	    kube_client_new(rc, NULL, &c, err, sizeof(err)), 0);
+	kubeconfig_resolved_free(rc);
+	kubeconfig_free(kc);
+	return c;
+}
+
+/* A client with a bearer token (user_yaml) trusting the fake's CA. */
+static struct kube_client *
+fake_token_client(
+    struct fake *f, const char *user_yaml, const struct kube_client_opts *o)
+{
+	char *y;
+	struct kube_client *c;
+
+	if (asprintf(&y,
+	        "current-context: t\n"
+	        "contexts: [{name: t, context: {cluster: k, user: u}}]\n"
+	        "clusters: [{name: k, cluster: {server: '%s', certificate-authority: %s/ca.crt}}]\n"
+	        "users:\n- name: u\n  user:\n%s",
+	        f->url, f->state, user_yaml) < 0)
+		abort();
+	c = client_from(y, o);
+	free(y);
+	return c;
+}
+
+static const char *
+meta(const cJSON *obj, const char *name)
+{
+	const cJSON *j =
+	    cJSON_GetObjectItem(cJSON_GetObjectItem(obj, "metadata"), name);
+
+	return cJSON_IsString(j) ? j->valuestring : "";
+}
+
+static void
+test_fakeapi_crud(void)
+{
+	const struct kube_kind *cm = kube_kind_lookup("ConfigMap");
+	const struct kube_kind *dep = kube_kind_lookup("Deployment");
+	struct kube_client *c;
+	struct kube_list_opts lo = {.label_selector = "app=tp"};
+	struct kube_error e;
+	struct fake f;
+	cJSON *obj = NULL, *in, *list = NULL;
+	char rv[64];
+	int r;
+
+	tmp_setup();
+	if (!fake_start(&f, NULL, 0)) {
+		tmp_cleanup();
+		return;
+	}
+	c = fake_client(&f);
+	CU_ASSERT_STRING_EQUAL(kube_client_namespace(c), "default");
+
+	in = cJSON_Parse(
+	    "{\"metadata\":{\"name\":\"tp-c1\",\"labels\":{\"app\":\"tp\"}},\"data\":{\"k\":\"v\"}}");
+	CU_ASSERT_EQUAL_FATAL(kube_create(c, cm, NULL, in, &obj, &e), 0);
+	CU_ASSERT_NOT_EQUAL(meta(obj, "uid")[0], '\0');
+	snprintf(rv, sizeof(rv), "%s", meta(obj, "resourceVersion"));
+	CU_ASSERT_NOT_EQUAL(rv[0], '\0');
+	cJSON_Delete(obj);
+	obj = NULL;
+	CU_ASSERT_EQUAL(kube_create(c, cm, NULL, in, NULL, &e), -EEXIST);
+	CU_ASSERT_STRING_EQUAL(
+	    e.message, "configmaps \"tp-c1\" already exists");
+
+	CU_ASSERT_EQUAL(kube_get(c, cm, NULL, "tp-c1", &obj, &e), 0);
+	CU_ASSERT_STRING_EQUAL(
+	    cJSON_GetObjectItem(cJSON_GetObjectItem(obj, "data"), "k")
+	        ->valuestring,
+	    "v");
+	cJSON_Delete(obj);
+	obj = NULL;
+
+	/* Optimistic concurrency: a stale resourceVersion is a conflict. */
+	cJSON_AddStringToObject(
+	    cJSON_GetObjectItem(in, "metadata"), "resourceVersion", "1");
+	cJSON_ReplaceItemInObject(
+	    cJSON_GetObjectItem(in, "data"), "k", cJSON_CreateString("v2"));
+	CU_ASSERT_EQUAL(kube_update(c, cm, NULL, in, NULL, &e), -EBUSY);
+	CU_ASSERT_PTR_NOT_NULL(strstr(e.message,
+	    "Operation cannot be fulfilled on configmaps \"tp-c1\": the object has been modified"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(e.message, "read it again and retry"));
+	cJSON_ReplaceItemInObject(cJSON_GetObjectItem(in, "metadata"),
+	    "resourceVersion", cJSON_CreateString(rv));
+	CU_ASSERT_EQUAL(kube_update(c, cm, NULL, in, &obj, &e), 0);
+	CU_ASSERT_STRING_NOT_EQUAL(meta(obj, "resourceVersion"), rv);
+	cJSON_Delete(obj);
+	obj = NULL;
+	cJSON_Delete(in);
+
+	CU_ASSERT_EQUAL_FATAL(kube_list(c, cm, NULL, &lo, &list, &e), 0);
+	CU_ASSERT_EQUAL(
+	    cJSON_GetArraySize(cJSON_GetObjectItem(list, "items")), 1);
+	CU_ASSERT_NOT_EQUAL(meta(list, "resourceVersion")[0], '\0');
+	cJSON_Delete(list);
+
+	/* Server-side apply: another manager owns data.k; without force a
+	 * conflict naming the field, with force ours. */
+	in = cJSON_Parse(
+	    "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"tp-a\"},\"data\":{\"k\":\"theirs\"}}");
+	r = kube_request(c, "PATCH",
+	    "/api/v1/namespaces/default/configmaps/tp-a?fieldManager=other", in,
+	    "application/apply-patch+yaml", NULL, &e);
+	CU_ASSERT_EQUAL(r, 201);
+	cJSON_ReplaceItemInObject(
+	    cJSON_GetObjectItem(in, "data"), "k", cJSON_CreateString("ours"));
+	CU_ASSERT_EQUAL(kube_apply(c, cm, NULL, in, false, NULL, &e), -EBUSY);
+	CU_ASSERT_PTR_NOT_NULL(strstr(e.message, ".data.k"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(e.message, "apply with force"));
+	CU_ASSERT_EQUAL(kube_apply(c, cm, NULL, in, true, &obj, &e), 0);
+	CU_ASSERT_STRING_EQUAL(
+	    cJSON_GetObjectItem(cJSON_GetObjectItem(obj, "data"), "k")
+	        ->valuestring,
+	    "ours");
+	{
+		const cJSON *mf = cJSON_GetObjectItem(
+		    cJSON_GetObjectItem(obj, "metadata"), "managedFields");
+		const cJSON *m;
+		bool ours = false;
+
+		/* Our apply is recorded under fieldManager=telepod. */
+		cJSON_ArrayForEach(m, mf)
+		{
+			const cJSON *mg = cJSON_GetObjectItem(m, "manager");
+
+			ours = ours ||
+			       (cJSON_IsString(mg) &&
+			           strcmp(mg->valuestring, "telepod") == 0);
+		}
+		CU_ASSERT_TRUE(ours);
+	}
+	cJSON_Delete(obj);
+	obj = NULL;
+	cJSON_Delete(in);
+
+	/* A Deployment (apps group) applied from scratch. */
+	in = cJSON_Parse(
+	    "{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"metadata\":{\"name\":\"web\",\"labels\":{\"app\":\"web\"}},\"spec\":{\"replicas\":1,\"selector\":{\"matchLabels\":{\"app\":\"web\"}},\"template\":{\"metadata\":{\"labels\":{\"app\":\"web\"}},\"spec\":{\"containers\":[{\"name\":\"c\",\"image\":\"nginx\"}]}}}}");
+	r = kube_apply(c, NULL, NULL, in, true, NULL, &e);
+	if (r != 0)
+		fprintf(stderr, "apply deployment: %s\n", e.message);
+	CU_ASSERT_EQUAL(r, 0);
+	CU_ASSERT_EQUAL(kube_get(c, dep, NULL, "web", &obj, &e), 0);
+	CU_ASSERT_STRING_EQUAL(meta(obj, "name"), "web");
+	cJSON_Delete(obj);
+	obj = NULL;
+	cJSON_Delete(in);
+
+	/* Validation: a 422 with the field named. */
+	in = cJSON_Parse("{\"metadata\":{\"name\":\"Bad_Name\"}}");
+	CU_ASSERT_EQUAL(kube_create(c, cm, NULL, in, NULL, &e), -EINVAL);
+	CU_ASSERT_PTR_NOT_NULL(strstr(e.message,
+	    "the API server refused to create configmaps \"Bad_Name\""));
+	cJSON_Delete(in);
+
+	CU_ASSERT_EQUAL(kube_delete(c, cm, NULL, "tp-c1",
+	                    KUBE_PROPAGATION_BACKGROUND, NULL, &e),
+	    0);
+	CU_ASSERT_EQUAL(kube_get(c, cm, NULL, "tp-c1", &obj, &e), -ENOENT);
+	CU_ASSERT_STRING_EQUAL(e.message,
+	    "configmaps \"tp-c1\" not found (namespace \"default\")");
+	CU_ASSERT_EQUAL(kube_delete(c, cm, NULL, "tp-c1",
+	                    KUBE_PROPAGATION_DEFAULT, NULL, &e),
+	    -ENOENT);
+	CU_ASSERT_EQUAL(
+	    kube_get(c, dep, "no-such-ns", "web", &obj, &e), -ENOENT);
+
+	/* Cluster-scoped. */
+	in = cJSON_Parse("{\"metadata\":{\"name\":\"tp-ns\"}}");
+	CU_ASSERT_EQUAL(
+	    kube_create(c, kube_kind_lookup("Namespace"), NULL, in, NULL, &e),
+	    0);
+	CU_ASSERT_EQUAL(
+	    kube_get(c, kube_kind_lookup("Namespace"), NULL, "tp-ns", &obj, &e),
+	    0);
+	cJSON_Delete(obj);
+	cJSON_Delete(in);
+	kube_client_free(c);
+	fake_stop(&f);
+	tmp_cleanup();
+}
+
+static void
+test_fakeapi_auth(void)
+{
+	static const char *const extra[] = {"--token", "secret-token=alice",
+	    "--forbid", "alice:create:configmaps"};
+	const struct kube_kind *cm = kube_kind_lookup("ConfigMap");
+	struct kube_client_opts o = {
+	    .exec_set = true, .exec = {.stdin_tty = 0, .clock = fake_clock}};
+	struct kube_client *c;
+	struct kube_error e;
+	struct fake f;
+	cJSON *in, *list = NULL;
+	char path[PATH_MAX + 16], user[PATH_MAX + 64];
+
+	tmp_setup();
+	if (!fake_start(&f, extra, 4)) {
+		tmp_cleanup();
+		return;
+	}
+	c = fake_token_client(&f, "    token: secret-token\n", NULL);
+	CU_ASSERT_EQUAL(kube_list(c, cm, NULL, NULL, &list, &e), 0);
+	cJSON_Delete(list);
+	in = cJSON_Parse("{\"metadata\":{\"name\":\"x\"}}");
+	CU_ASSERT_EQUAL(kube_create(c, cm, NULL, in, NULL, &e), -EACCES);
+	CU_ASSERT_PTR_NOT_NULL(strstr(e.message,
+	    "forbidden: you cannot create configmaps \"x\" in namespace \"default\""));
+	CU_ASSERT_PTR_NOT_NULL(strstr(e.message,
+	    "(the API server said: configmaps is forbidden: User \"alice\" cannot create resource \"configmaps\""));
+	CU_ASSERT_PTR_NOT_NULL(strstr(
+	    e.message, "kubectl auth can-i create configmaps -n default"));
+	kube_client_free(c);
+
+	c = fake_token_client(&f, "    token: nope\n", NULL);
+	CU_ASSERT_EQUAL(kube_list(c, cm, NULL, NULL, &list, &e), -EKEYREJECTED);
+	CU_ASSERT_PTR_NOT_NULL(strstr(e.message, "401 Unauthorized"));
+	kube_client_free(c);
+
+	/* A rotated token file is picked up after the 401. */
+	snprintf(path, sizeof(path), "%s/tok", tmpdir);
+	write_file(path, "stale\n");
+	snprintf(user, sizeof(user), "    tokenFile: %s\n", path);
+	c = fake_token_client(&f, user, &o);
+	CU_ASSERT_EQUAL(kube_list(c, cm, NULL, NULL, &list, &e), -EKEYREJECTED);
+	write_file(path, "secret-token\n");
+	CU_ASSERT_EQUAL(kube_list(c, cm, NULL, NULL, &list, &e), 0);
+	cJSON_Delete(list);
+	kube_client_free(c);
+	cJSON_Delete(in);
+	fake_stop(&f);
+	tmp_cleanup();
+}
+
+struct fw {
+	struct kube_client *writer;
+	struct seen sn;
+	int syncs;
+	bool relist; /* make the list stale at the first SYNC */
+	int bookmarks;
+};
+
+static void
+fw_write(struct kube_client *w, const char *verb, const char *name)
+{
+	char *j;
+	cJSON *o;
+	struct kube_error e;
+	int r;
+
+	if (asprintf(&j,
+	        "{\"metadata\":{\"name\":\"%s\",\"labels\":{\"w\":\"1\"}},\"data\":{\"v\":\"%s\"}}",
+	        name, verb) < 0)
+		abort();
+	o = cJSON_Parse(j);
+	free(j);
+	if (strcmp(verb, "create") == 0)
+		r = kube_create(
+		    w, kube_kind_lookup("ConfigMap"), NULL, o, NULL, &e);
+	else if (strcmp(verb, "apply") == 0)
+		r = kube_apply(
+		    w, kube_kind_lookup("ConfigMap"), NULL, o, true, NULL, &e);
+	else
+		r = kube_delete(w, kube_kind_lookup("ConfigMap"), NULL, name,
+		    KUBE_PROPAGATION_DEFAULT, NULL, &e);
+	if (r != 0)
+		fprintf(stderr, "%s %s: %s\n", verb, name, e.message);
+	CU_ASSERT_EQUAL(r, 0);
+	cJSON_Delete(o);
+}
+
+/* Drives the writes from inside the watch: each event causes the next. */
+static int
+fw_event(const struct kube_event *ev, void *arg)
+{
+	struct fw *w = arg;
+	const char *name = meta(ev->object, "name");
+
+	if (ev->type == KUBE_EVENT_BOOKMARK) {
+		w->bookmarks++;
+		return 0;
+	}
+	record_event(ev, &w->sn);
+	switch (ev->type) {
+	case KUBE_EVENT_SYNC:
+		if (++w->syncs == 1 && w->relist) {
+			/* More writes than the watch history holds: the
+			 * list's resourceVersion expires before the watch. */
+			char n[32];
+
+			for (int i = 0; i < 8; i++) {
+				snprintf(n, sizeof(n), "old-%d", i);
+				fw_write(w->writer, "create", n);
+			}
+			return 0;
+		}
+		fw_write(w->writer, "create", "w1");
+		return 0;
+	case KUBE_EVENT_ADDED:
+		if (strcmp(name, "w1") == 0)
+			fw_write(w->writer, "apply", "w1");
+		return 0;
+	case KUBE_EVENT_MODIFIED:
+		fw_write(w->writer, "delete", "w1");
+		return 0;
+	case KUBE_EVENT_DELETED:
+		return 9;
+	default:
+		return 0;
+	}
+}
+
+static void
+test_fakeapi_watch(void)
+{
+	static const char *const extra[] = {
+	    "--watch-history", "5", "--bookmark-seconds", "1"};
+	const struct kube_kind *cm = kube_kind_lookup("ConfigMap");
+	struct kube_watch_opts wo = {
+	    .label_selector = "w=1", .timeout_seconds = 20};
+	struct kube_error e;
+	struct fake f;
+	struct fw w;
+	struct kube_client *c, *writer;
+	char *rv = NULL;
+	int r;
+
+	tmp_setup();
+	if (!fake_start(&f, extra, 4)) {
+		tmp_cleanup();
+		return;
+	}
+	c = fake_client(&f);
+	memset(&w, 0, sizeof(w));
+	writer = fake_client(&f);
+	w.writer = writer;
+
+	/* SYNC, then the events our own writes cause. */
+	r = kube_list_watch(c, cm, NULL, &wo, fw_event, &w, &e);
+	if (r != 9)
+		fprintf(
+		    stderr, "list_watch: %d %s [%s]\n", r, e.message, w.sn.log);
+	CU_ASSERT_EQUAL(r, 9);
+	CU_ASSERT_EQUAL(strncmp(w.sn.log, "SYNC(0)@", 8), 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(w.sn.log, " ADDED w1@"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(w.sn.log, " MODIFIED w1@"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(w.sn.log, " DELETED w1@"));
+
+	/* A list that expires before its watch starts: 410, relist. */
+	memset(&w, 0, sizeof(w));
+	w.writer = c;
+	w.relist = true;
+	{
+		struct kube_client *c2 = fake_client(&f);
+
+		r = kube_list_watch(c2, cm, NULL, &wo, fw_event, &w, &e);
+		if (r != 9)
+			fprintf(stderr, "relist: %d %s [%s]\n", r, e.message,
+			    w.sn.log);
+		CU_ASSERT_EQUAL(r, 9);
+		CU_ASSERT_EQUAL(w.syncs, 2);
+		CU_ASSERT_PTR_NOT_NULL(strstr(w.sn.log, "SYNC(8)@"));
+		kube_client_free(c2);
+	}
+
+	/* An old resourceVersion: the ERROR event with 410 Expired. */
+	wo.resource_version = "1";
+	r = kube_watch(c, cm, NULL, &wo, record_event, &w.sn, NULL, &e);
+	CU_ASSERT_EQUAL(r, -ESTALE);
+	CU_ASSERT_EQUAL(e.http_status, 410);
+
+	/* Bookmarks arrive on an idle watch; the stream ends at
+	 * timeoutSeconds with the last resourceVersion. */
+	memset(&w.sn, 0, sizeof(w.sn));
+	w.bookmarks = 0;
+	wo.resource_version = NULL;
+	wo.timeout_seconds = 2;
+	r = kube_watch(c, cm, NULL, &wo, fw_event, &w, &rv, &e);
+	CU_ASSERT_EQUAL(r, 0);
+	CU_ASSERT_TRUE(w.bookmarks >= 1);
+	CU_ASSERT_PTR_NOT_NULL(rv);
+	free(rv);
+
+	kube_client_free(writer);
+	kube_client_free(c);
+	fake_stop(&f);
+	tmp_cleanup();
+}
+
 static const struct cunit_test tests[] = {
     {"kinds_paths", test_kinds_paths},
     {"status_decode", test_status_decode},
@@ -1350,6 +1864,9 @@ static const struct cunit_test tests[] = {
     {"list_watch", test_list_watch},
     {"auth_refresh", test_auth_refresh},
     {"tls", test_tls},
+    {"fakeapi_crud", test_fakeapi_crud},
+    {"fakeapi_auth", test_fakeapi_auth},
+    {"fakeapi_watch", test_fakeapi_watch},
 };
 
 CUNIT_MAIN("kube", tests)
