@@ -140,9 +140,12 @@ bench_tp_prepare() {
 	    --namespace "$BENCH_TP_NS" --subnets "$WORLD_SERVICE_CIDR" \
 	    --dns-servers "$BENCH_DNS_IP" --max-streams 16384 --log-level warn
 	T_SERVER_PID=$BENCH_PID
+	# Its own state directory (the ledger of network changes), never the
+	# machine's /run/telepod; the resolver is the namespace's resolv.conf.
+	mkdir -p "$BENCH_TMP/state-$tag" || return 1
 	bench_spawn "telepodd-$tag" "$WORLD_LAPTOP_NS" "$BENCH_BUILD/client/telepodd" \
 	    --foreground --socket "$BENCH_TMP/telepodd.sock" --socks 127.0.0.1:1080 \
-	    --log-level warn
+	    --state-dir "$BENCH_TMP/state-$tag" "${BENCH_TP_DAEMON_ARGS[@]}" --log-level warn
 	T_DAEMON_PID=$BENCH_PID
 	bench_retry 10 bench_tcp_listening "$WORLD_CLUSTER_NS" "$WORLD_CLUSTER_IP" 8443 || {
 		bench_log "telepod-server does not listen (see $BENCH_TMP/telepod-server-$tag.log)"
@@ -177,6 +180,7 @@ path_socks_check() {
 }
 
 path_socks_prepare() {
+	BENCH_TP_DAEMON_ARGS=()
 	printf 'strict_chain\nquiet_mode\ntcp_read_time_out 15000\ntcp_connect_time_out 8000\n[ProxyList]\nsocks5 127.0.0.1 1080\n' \
 	    >"$BENCH_TMP/proxychains.conf"
 	bench_tp_prepare socks
@@ -212,6 +216,7 @@ path_tun_check() {
 }
 
 path_tun_prepare() {
+	BENCH_TP_DAEMON_ARGS=(--resolver file)
 	bench_tp_prepare tun
 }
 
@@ -220,8 +225,11 @@ path_tun_start() {
 	bench_path_defaults
 	T_SERVER_PID=$BENCH_TP_SERVER_PID
 	T_DAEMON_PID=$BENCH_TP_DAEMON_PID
+	# The laptop's own 10.0.0.0/8 route to the veth (the bare path's)
+	# overlaps the cluster's subnets: the TUN routes are more specific.
 	bench_tp_cli connect --server "$WORLD_CLUSTER_IP:8443" --tls-dir "$BENCH_TMP/tls" \
-	    -n "$BENCH_TP_NS" >>"$BENCH_TMP/cli.log" 2>&1 || return 1
+	    -n "$BENCH_TP_NS" --allow-conflicting-subnet "$BENCH_VETH_ROUTE" \
+	    >>"$BENCH_TMP/cli.log" 2>&1 || return 1
 	js=$(bench_tp_cli status -o json 2>/dev/null)
 	case $js in
 	*'"tun":true'* | *'"tun": true'*) ;;
