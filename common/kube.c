@@ -25,6 +25,7 @@
 #include "common/kube.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -35,6 +36,7 @@
 
 #include <curl/curl.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 
 #include "common/log.h"
 
@@ -124,6 +126,7 @@ struct kube_xfer {
 
 static void kube_errf(struct kube_error *err, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+static bool kube_refresh_after_401(struct kube_client *c);
 
 static void
 kube_errf(struct kube_error *err, const char *fmt, ...)
@@ -841,6 +844,31 @@ kube_write_cb(char *ptr, size_t size, size_t nmemb, void *ud)
 	return n;
 }
 
+/* Adds "Authorization: Basic base64(user:password)". */
+static int
+kube_basic_header(struct kube_client *c, struct curl_slist **hd)
+{
+	char *pair = NULL;
+	unsigned char *b64;
+	size_t len;
+	int n, r;
+
+	n = asprintf(
+	    &pair, "%s:%s", c->username, c->password ? c->password : "");
+	if (n < 0)
+		return -ENOMEM;
+	len = ((size_t)n + 2) / 3 * 4 + 1;
+	if ((b64 = malloc(len)) == NULL) {
+		kube_wipe_str(pair);
+		return -ENOMEM;
+	}
+	EVP_EncodeBlock(b64, (const unsigned char *)pair, n);
+	r = kube_add_header(hd, "Authorization: Basic %s", (char *)b64);
+	kube_wipe_str(pair);
+	kube_wipe_free(b64, len);
+	return r;
+}
+
 /* Sets h up for one request. The caller frees *ret_hdrs and *ret_ct
  * (set even on failure) after the transfer. */
 static int
@@ -937,10 +965,10 @@ kube_setup(struct kube_client *c, CURL *h, const char *method, const char *path,
 		if (r < 0)
 			goto fail;
 	} else if (c->username != NULL) {
-		curl_easy_setopt(h, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
-		curl_easy_setopt(h, CURLOPT_USERNAME, c->username);
-		curl_easy_setopt(
-		    h, CURLOPT_PASSWORD, c->password ? c->password : "");
+		/* A header of our own (not CURLOPT_USERNAME), so that callers
+		 * writing their own request get it too. */
+		if ((r = kube_basic_header(c, &hd)) < 0)
+			goto fail;
 	}
 	if (c->imp_user != NULL &&
 	    (r = kube_add_header(&hd, "Impersonate-User: %s", c->imp_user)) < 0)
@@ -966,6 +994,11 @@ kube_setup(struct kube_client *c, CURL *h, const char *method, const char *path,
 	    !(strcmp(method, "POST") == 0 && body != NULL))
 		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hd);
+	if (x == NULL) {
+		/* kube_setup_handle(): the caller's transfer from here on. */
+		*ret_hdrs = hd;
+		return 0;
+	}
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, kube_write_cb);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, x);
 	if (watch) {
@@ -1037,6 +1070,41 @@ kube_curl_error(struct kube_client *c, CURLcode cc, struct kube_error *err)
 		    c->server, why);
 		return -EIO;
 	}
+}
+
+int
+kube_setup_handle(struct kube_client *c, CURL *h, const char *path,
+    struct kube_handle_lists *ret, struct kube_error *err)
+{
+	int r;
+
+	memset(ret, 0, sizeof(*ret));
+	kube_err_reset(err);
+	if (path == NULL || path[0] != '/') {
+		kube_errf(err, "a request path must start with '/'");
+		return -EINVAL;
+	}
+	r = kube_setup(c, h, "GET", path, NULL, NULL, 0, true, NULL,
+	    &ret->headers, &ret->connect_to, err);
+	if (r < 0) {
+		curl_slist_free_all(ret->connect_to);
+		ret->connect_to = NULL;
+	}
+	return r;
+}
+
+void
+kube_handle_lists_free(struct kube_handle_lists *l)
+{
+	kube_slist_wipe_free(l->headers);
+	curl_slist_free_all(l->connect_to);
+	memset(l, 0, sizeof(*l));
+}
+
+bool
+kube_client_auth_failed(struct kube_client *c)
+{
+	return kube_refresh_after_401(c);
 }
 
 /* May a 401 be cured by refreshing the credential? Refreshes it. */
@@ -1255,7 +1323,7 @@ kube_list_page(struct kube_client *c, const struct kube_kind *k, const char *ns,
 	snprintf(lim, sizeof(lim), "%u",
 	    opts && opts->limit ? opts->limit : KUBE_DEFAULT_PAGE);
 	if ((r = kube_buf_append(&q, path, strlen(path))) < 0 ||
-	    (!(opts && opts->limit == UINT32_MAX) &&
+	    (!(opts && opts->limit == UINT_MAX) &&
 	        (r = kube_query(&q, "limit", lim)) < 0) ||
 	    (r = kube_query(&q, "continue", continue_token)) < 0 ||
 	    (r = kube_query(&q, "labelSelector",
@@ -1317,7 +1385,7 @@ kube_list(struct kube_client *c, const struct kube_kind *k, const char *ns,
 			    "list %s: continue token expired, listing again",
 			    k->resource);
 			restarted = true;
-			o.limit = UINT32_MAX;
+			o.limit = UINT_MAX;
 			free(cont);
 			cont = NULL;
 			cJSON_Delete(all);

@@ -35,6 +35,7 @@
 #include <stddef.h>
 
 #include <cjson/cJSON.h>
+#include <curl/curl.h>
 
 #include "common/kubeconfig.h"
 #include "common/kubeexec.h"
@@ -149,7 +150,7 @@ int kube_get(struct kube_client *c, const struct kube_kind *k, const char *ns,
 struct kube_list_opts {
 	const char *label_selector; /* "app=x,tier!=db", may be NULL */
 	const char *field_selector; /* "metadata.name=x", may be NULL */
-	unsigned limit;             /* page size; 0: 500 */
+	unsigned limit;             /* page size; 0: 500; UINT_MAX: no paging */
 };
 
 /*
@@ -254,5 +255,39 @@ int kube_watch(struct kube_client *c, const struct kube_kind *k, const char *ns,
 int kube_list_watch(struct kube_client *c, const struct kube_kind *k,
     const char *ns, const struct kube_watch_opts *opts, kube_watch_fn fn,
     void *arg, struct kube_error *err);
+
+/* ---------------------------------------------------------------------- */
+/* the caller's own transfers (the port-forward upgrade) */
+
+/* What kube_setup_handle() hands over; free after the transfer. */
+struct kube_handle_lists {
+	struct curl_slist *headers;    /* set as CURLOPT_HTTPHEADER */
+	struct curl_slist *connect_to; /* set as CURLOPT_CONNECT_TO, or NULL */
+};
+
+/*
+ * Sets up the caller's easy handle h (it is curl_easy_reset first) to
+ * reach path on c's API server exactly as c's own requests do: URL, TLS
+ * trust (only the kubeconfig's CA when it names one), client certificate
+ * (the kubeconfig's or the exec plugin's), tls-server-name routing, proxy,
+ * connect timeout and keep-alive, no total timeout, and in ret->headers
+ * Authorization (bearer token; basic auth is set on h instead),
+ * impersonation, Accept and, with tls-server-name, Host. The caller adds
+ * its own options (CURLOPT_CONNECT_ONLY, CURLOPT_HTTP_VERSION, write
+ * callback). With CONNECT_ONLY curl sends no request: write
+ * ret->headers' lines into your own. Free with kube_handle_lists_free()
+ * after the transfer (it wipes the token). Returns 0 or a negative errno
+ * (credentials: see kube_get()).
+ */
+int kube_setup_handle(struct kube_client *c, CURL *h, const char *path,
+    struct kube_handle_lists *ret, struct kube_error *err);
+void kube_handle_lists_free(struct kube_handle_lists *l);
+
+/*
+ * The server answered the caller's own transfer with 401: drops the exec
+ * plugin's credential or re-reads the token file. Returns true when a
+ * retry may succeed (then set the handle up again).
+ */
+bool kube_client_auth_failed(struct kube_client *c);
 
 #endif

@@ -1152,6 +1152,19 @@ test_list_watch(void)
 /* ---------------------------------------------------------------------- */
 /* credentials */
 
+static size_t
+collect_cb(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+	char *buf = ud;
+	size_t l = strlen(buf), n = size * nmemb;
+
+	if (l + n >= 4096)
+		return 0;
+	memcpy(buf + l, ptr, n);
+	buf[l + n] = '\0';
+	return n;
+}
+
 static char want_auth[256];
 
 /* 401 unless Authorization is want_auth. */
@@ -1200,6 +1213,10 @@ test_auth_refresh(void)
 	snprintf(want_auth, sizeof(want_auth), "Bearer three");
 	CU_ASSERT_EQUAL(kube_get(c, ns, NULL, "x", NULL, &e), 0);
 	CU_ASSERT_EQUAL(s->n_reqs, 4); /* re-read on schedule, no 401 */
+	/* A caller's own transfer got a 401: refresh, retry if changed. */
+	CU_ASSERT_FALSE(kube_client_auth_failed(c));
+	write_file(path, "four\n");
+	CU_ASSERT_TRUE(kube_client_auth_failed(c));
 	/* A token the server keeps refusing: one retry, then the error. */
 	snprintf(want_auth, sizeof(want_auth), "Bearer never");
 	CU_ASSERT_EQUAL(kube_get(c, ns, NULL, "x", NULL, &e), -EKEYREJECTED);
@@ -1211,6 +1228,24 @@ test_auth_refresh(void)
 	c = plain_client(s, "    username: jane\n    password: 'p:w'\n", NULL);
 	snprintf(want_auth, sizeof(want_auth), "Basic amFuZTpwOnc=");
 	CU_ASSERT_EQUAL(kube_get(c, ns, NULL, "x", NULL, &e), 0);
+	{
+		/* The same credentials on a handle of the caller's. */
+		struct kube_handle_lists l;
+		char body[4096] = "";
+		CURL *h = curl_easy_init();
+
+		CU_ASSERT_EQUAL(
+		    kube_setup_handle(c, h, "/api/v1/namespaces/x", &l, &e), 0);
+		CU_ASSERT_PTR_NULL(l.connect_to);
+		curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect_cb);
+		curl_easy_setopt(h, CURLOPT_WRITEDATA, body);
+		CU_ASSERT_EQUAL(curl_easy_perform(h), CURLE_OK);
+		CU_ASSERT_STRING_EQUAL(body, "{\"kind\":\"Namespace\"}");
+		kube_handle_lists_free(&l);
+		CU_ASSERT_EQUAL(
+		    kube_setup_handle(c, h, "no-slash", &l, &e), -EINVAL);
+		curl_easy_cleanup(h);
+	}
 	kube_client_free(c);
 
 	/* An exec plugin: the credential is cached, a 401 runs it again. */
@@ -1283,6 +1318,63 @@ tls_client(unsigned short port, const char *cadir, const char *certdir,
 	return client_from(y, NULL);
 }
 
+/* kube_setup_handle() with CONNECT_ONLY: TLS by curl, then our own request
+ * carrying the headers it gave (the port-forward upgrade's shape). */
+static void
+raw_request_over_handle(struct kube_client *c, unsigned short port)
+{
+	struct kube_handle_lists l;
+	struct kube_error e;
+	char req[2048], resp[4096] = "", host[64];
+	size_t o, sent = 0, got = 0;
+	CURL *h = curl_easy_init();
+	CURLcode cc;
+
+	CU_ASSERT_EQUAL_FATAL(
+	    kube_setup_handle(c, h, "/api/v1/namespaces", &l, &e), 0);
+	CU_ASSERT_PTR_NOT_NULL(l.connect_to);
+	curl_easy_setopt(h, CURLOPT_CONNECT_ONLY, 1L);
+	curl_easy_setopt(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+	CU_ASSERT_EQUAL_FATAL(curl_easy_perform(h), CURLE_OK);
+	o = (size_t)snprintf(
+	    req, sizeof(req), "GET /api/v1/namespaces HTTP/1.1\r\n");
+	for (struct curl_slist *i = l.headers; i != NULL; i = i->next)
+		o += (size_t)snprintf(
+		    req + o, sizeof(req) - o, "%s\r\n", i->data);
+	o += (size_t)snprintf(
+	    req + o, sizeof(req) - o, "Connection: close\r\n\r\n");
+	CU_ASSERT_PTR_NOT_NULL(strstr(req, "\r\nHost: 127.0.0.1:"));
+	while (sent < o) {
+		size_t n = 0;
+
+		cc = curl_easy_send(h, req + sent, o - sent, &n);
+		if (cc == CURLE_AGAIN) {
+			usleep(1000);
+			continue;
+		}
+		CU_ASSERT_EQUAL_FATAL(cc, CURLE_OK);
+		sent += n;
+	}
+	for (int tries = 0; tries < 2000 && !strstr(resp, "}"); tries++) {
+		size_t n = 0;
+
+		cc = curl_easy_recv(h, resp + got, sizeof(resp) - 1 - got, &n);
+		if (cc == CURLE_AGAIN) {
+			usleep(1000);
+			continue;
+		}
+		if (cc != CURLE_OK || n == 0)
+			break;
+		got += n;
+		resp[got] = '\0';
+	}
+	CU_ASSERT_EQUAL(strncmp(resp, "HTTP/1.1 200", 12), 0);
+	snprintf(host, sizeof(host), "\"host\":\"127.0.0.1:%u\"", port);
+	CU_ASSERT_PTR_NOT_NULL(strstr(resp, host));
+	curl_easy_cleanup(h);
+	kube_handle_lists_free(&l);
+}
+
 static void
 test_tls(void)
 {
@@ -1323,6 +1415,7 @@ test_tls(void)
 	    cJSON_GetObjectItem(obj, "host")->valuestring, host);
 	cJSON_Delete(obj);
 	obj = NULL;
+	raw_request_over_handle(c, s->port);
 	kube_client_free(c);
 	c = tls_client(s->port, good, good, "wrong.example");
 	CU_ASSERT_EQUAL(kube_get(c, ns, NULL, "x", &obj, &e), -EPROTO);
