@@ -3,6 +3,7 @@ noinst_LIBRARIES += common/libcommon.a
 common_libcommon_a_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(LIBEVENT_OPENSSL_CFLAGS) $(OPENSSL_CFLAGS) $(CJSON_CFLAGS)
 common_libcommon_a_SOURCES = \
 	common/log.h common/log.c \
+	common/addr.h common/addr.c \
 	common/mux.h common/mux.c \
 	common/framebuf.h common/framebuf.c \
 	common/tls.h common/tls.c \

@@ -5,6 +5,12 @@ tests_unit_test_log_SOURCES = tests/unit/test_log.c
 tests_unit_test_log_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_log_LDADD = $(TEST_LIBS)
 
+check_PROGRAMS += tests/unit/test_addr
+TESTS += tests/unit/test_addr
+tests_unit_test_addr_SOURCES = tests/unit/test_addr.c
+tests_unit_test_addr_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_addr_LDADD = $(TEST_LIBS)
+
 check_PROGRAMS += tests/unit/test_certs
 TESTS += tests/unit/test_certs
 tests_unit_test_certs_SOURCES = tests/unit/test_certs.c
