@@ -41,6 +41,7 @@
 #include <event2/util.h>
 
 #include "client/dnswire.h"
+#include "common/addr.h"
 #include "common/log.h"
 #include "proto/wire.h"
 
@@ -1060,62 +1061,6 @@ dnsstub_remove_zone(struct dnsstub *stub, const char *ns)
 
 /* --- set-up --- */
 
-/* Parses "IP:PORT" / "[V6]:PORT" (numeric; port 0..65535, which
- * evutil_parse_sockaddr_port does not take as 0). */
-static int
-dnsstub_parse_addr(
-    const char *s, struct sockaddr_storage *ss, socklen_t *ret_len)
-{
-	char host[DNSSTUB_MAX_ADDR];
-	const char *colon, *h = s;
-	size_t hlen;
-	char *end;
-	long port;
-
-	if (s[0] == '[') {
-		const char *rb = strchr(s, ']');
-
-		if (!rb || rb[1] != ':')
-			return -EINVAL;
-		h = s + 1;
-		hlen = (size_t)(rb - h);
-		colon = rb + 1;
-	} else {
-		colon = strrchr(s, ':');
-		if (!colon)
-			return -EINVAL;
-		hlen = (size_t)(colon - s);
-	}
-	if (hlen == 0 || hlen >= sizeof(host))
-		return -EINVAL;
-	memcpy(host, h, hlen);
-	host[hlen] = '\0';
-	errno = 0;
-	port = strtol(colon + 1, &end, 10);
-	if (colon[1] < '0' || colon[1] > '9' || *end || errno || port < 0 ||
-	    port > 65535)
-		return -EINVAL;
-	memset(ss, 0, sizeof(*ss));
-	if (s[0] != '[') {
-		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-
-		if (evutil_inet_pton(AF_INET, host, &sin->sin_addr) != 1)
-			return -EINVAL;
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons((uint16_t)port);
-		*ret_len = sizeof(*sin);
-	} else {
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-
-		if (evutil_inet_pton(AF_INET6, host, &sin6->sin6_addr) != 1)
-			return -EINVAL;
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons((uint16_t)port);
-		*ret_len = sizeof(*sin6);
-	}
-	return 0;
-}
-
 static int
 dnsstub_bind(struct dnsstub *stub, struct sockaddr_storage *ss, socklen_t sslen,
     char *err, size_t errlen)
@@ -1183,8 +1128,6 @@ dnsstub_new(struct event_base *base, const struct dnsstub_config *cfg,
 	struct dnsstub *stub = NULL;
 	struct sockaddr_storage ss;
 	socklen_t sslen = sizeof(ss);
-	char host[INET6_ADDRSTRLEN];
-	const void *ip;
 	int r;
 
 	if (!cfg || !cfg->listen || !upstreams || !upstreams->send) {
@@ -1197,7 +1140,7 @@ dnsstub_new(struct event_base *base, const struct dnsstub_config *cfg,
 		    cfg->n_servers, DNSSTUB_MAX_SERVERS);
 		return -EINVAL;
 	}
-	if (dnsstub_parse_addr(cfg->listen, &ss, &sslen) < 0) {
+	if (addr_parse(cfg->listen, &ss, &sslen) < 0) {
 		dnsstub_errf(err, errlen,
 		    "DNS stub: \"%s\" is not ADDRESS:PORT", cfg->listen);
 		return -EINVAL;
@@ -1247,17 +1190,7 @@ dnsstub_new(struct event_base *base, const struct dnsstub_config *cfg,
 		r = -ENOMEM;
 		goto fail;
 	}
-	if (ss.ss_family == AF_INET) {
-		ip = &((struct sockaddr_in *)&ss)->sin_addr;
-		evutil_inet_ntop(AF_INET, ip, host, sizeof(host));
-		snprintf(stub->addr, sizeof(stub->addr), "%s:%u", host,
-		    ntohs(((struct sockaddr_in *)&ss)->sin_port));
-	} else {
-		ip = &((struct sockaddr_in6 *)&ss)->sin6_addr;
-		evutil_inet_ntop(AF_INET6, ip, host, sizeof(host));
-		snprintf(stub->addr, sizeof(stub->addr), "[%s]:%u", host,
-		    ntohs(((struct sockaddr_in6 *)&ss)->sin6_port));
-	}
+	addr_format((struct sockaddr *)&ss, stub->addr, sizeof(stub->addr));
 	log_debug(LOG_CAT_DNS, "dns: listening on %s (udp, tcp), %zu servers",
 	    stub->addr, stub->n_servers);
 	*ret_stub = stub;

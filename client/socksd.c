@@ -38,6 +38,7 @@
 
 #include "client/socks5.h"
 #include "client/socksd.h"
+#include "common/addr.h"
 #include "common/log.h"
 
 enum socksd_state {
@@ -495,72 +496,17 @@ socksd_accept_error_cb(struct evconnlistener *lev, void *arg)
 	log_warn("socks: accept failed: %s", evutil_socket_error_to_string(e));
 }
 
-/* Parses "IP:PORT" / "[V6]:PORT" (a numeric host; port 0..65535). */
-static int
-socksd_parse_addr(const char *s, struct sockaddr_storage *ss, int *ret_len)
-{
-	char host[SOCKSD_MAX_ADDR];
-	const char *colon, *h = s;
-	size_t hlen;
-	char *end;
-	long port;
-
-	if (s[0] == '[') {
-		const char *rb = strchr(s, ']');
-
-		if (!rb || rb[1] != ':')
-			return -EINVAL;
-		h = s + 1;
-		hlen = (size_t)(rb - h);
-		colon = rb + 1;
-	} else {
-		colon = strrchr(s, ':');
-		if (!colon)
-			return -EINVAL;
-		hlen = (size_t)(colon - s);
-	}
-	if (hlen == 0 || hlen >= sizeof(host))
-		return -EINVAL;
-	memcpy(host, h, hlen);
-	host[hlen] = '\0';
-	errno = 0;
-	port = strtol(colon + 1, &end, 10);
-	if (colon[1] < '0' || colon[1] > '9' || *end || errno || port < 0 ||
-	    port > 65535)
-		return -EINVAL;
-	memset(ss, 0, sizeof(*ss));
-	if (s[0] != '[') {
-		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-
-		if (evutil_inet_pton(AF_INET, host, &sin->sin_addr) != 1)
-			return -EINVAL;
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons((uint16_t)port);
-		*ret_len = sizeof(*sin);
-	} else {
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-
-		if (evutil_inet_pton(AF_INET6, host, &sin6->sin6_addr) != 1)
-			return -EINVAL;
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons((uint16_t)port);
-		*ret_len = sizeof(*sin6);
-	}
-	return 0;
-}
-
 int
 socksd_new(struct event_base *base, const char *listen_addr,
     const struct socksd_config *cfg, socksd_route_fn route, void *arg,
     struct socksd **ret_sd, char *err, size_t errlen)
 {
 	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
-	int len, r;
+	socklen_t len, sl = sizeof(ss);
 	struct socksd *sd;
-	char ip[INET6_ADDRSTRLEN];
+	int r;
 
-	r = socksd_parse_addr(listen_addr, &ss, &len);
+	r = addr_parse(listen_addr, &ss, &len);
 	if (r < 0) {
 		snprintf(err, errlen,
 		    "invalid SOCKS address \"%.64s\": expected IP:PORT such as 127.0.0.1:1080",
@@ -584,7 +530,7 @@ socksd_new(struct event_base *base, const char *listen_addr,
 	sd->route_arg = arg;
 	sd->lev = evconnlistener_new_bind(base, socksd_accept_cb, sd,
 	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
-	    SOCKSD_BACKLOG, (struct sockaddr *)&ss, len);
+	    SOCKSD_BACKLOG, (struct sockaddr *)&ss, (int)len);
 	if (!sd->lev) {
 		r = -errno;
 		if (r == 0)
@@ -603,19 +549,7 @@ socksd_new(struct event_base *base, const char *listen_addr,
 		socksd_free(sd);
 		return r;
 	}
-	if (ss.ss_family == AF_INET) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-
-		evutil_inet_ntop(AF_INET, &sin->sin_addr, ip, sizeof(ip));
-		snprintf(sd->addr, sizeof(sd->addr), "%s:%u", ip,
-		    ntohs(sin->sin_port));
-	} else {
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-
-		evutil_inet_ntop(AF_INET6, &sin6->sin6_addr, ip, sizeof(ip));
-		snprintf(sd->addr, sizeof(sd->addr), "[%s]:%u", ip,
-		    ntohs(sin6->sin6_port));
-	}
+	addr_format((struct sockaddr *)&ss, sd->addr, sizeof(sd->addr));
 	*ret_sd = sd;
 	return 0;
 }

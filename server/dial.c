@@ -108,30 +108,6 @@ dial_note_err(struct dial *d, int sys_err)
 		d->best_err = sys_err;
 }
 
-const char *
-dial_format_addr(const struct sockaddr_storage *ss, char *out, size_t cap)
-{
-	char host[INET6_ADDRSTRLEN] = "?";
-
-	if (cap == 0)
-		return out;
-	if (ss->ss_family == AF_INET) {
-		const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
-
-		inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host));
-		snprintf(out, cap, "%s:%u", host, ntohs(sin->sin_port));
-	} else if (ss->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *sin6 =
-		    (const struct sockaddr_in6 *)ss;
-
-		inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host));
-		snprintf(out, cap, "[%s]:%u", host, ntohs(sin6->sin6_port));
-	} else {
-		snprintf(out, cap, "(family %d)", ss->ss_family);
-	}
-	return out;
-}
-
 static void dial_on_event(evutil_socket_t fd, short what, void *arg);
 
 static void

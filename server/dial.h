@@ -49,8 +49,4 @@ void dial_cancel(struct dial *d);
 /* Maps a connect errno to the wire error (ECONNREFUSED -> REFUSED, ...). */
 uint32_t dial_wire_error(int sys_err);
 
-/* Formats "1.2.3.4:80" or "[::1]:80" into out (always terminated). */
-const char *dial_format_addr(
-    const struct sockaddr_storage *ss, char *out, size_t cap);
-
 #endif

@@ -25,6 +25,7 @@
 #include <event2/util.h>
 #include <openssl/ssl.h>
 
+#include "common/addr.h"
 #include "common/log.h"
 #include "common/mux.h"
 #include "common/tls.h"
@@ -503,7 +504,7 @@ server_on_accept(struct evconnlistener *l, evutil_socket_t fd,
 	memset(&ss, 0, sizeof(ss));
 	memcpy(&ss, sa,
 	    (size_t)socklen < sizeof(ss) ? (size_t)socklen : sizeof(ss));
-	dial_format_addr(&ss, peer, sizeof(peer));
+	addr_format((struct sockaddr *)&ss, peer, sizeof(peer));
 	if (srv->draining) {
 		close(fd);
 		return;

@@ -33,6 +33,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
+#include "common/addr.h"
 #include "common/log.h"
 #include "common/tls.h"
 #include "proto/wire.h"
@@ -282,7 +283,6 @@ session_on_open(struct mux_session *m, struct mux_stream *st,
 	struct session *s = arg;
 	struct session_stream *ps = calloc(1, sizeof(*ps));
 	struct sockaddr_storage ss;
-	char host[INET6_ADDRSTRLEN];
 	int r;
 
 	if (!ps) {
@@ -308,8 +308,7 @@ session_on_open(struct mux_session *m, struct mux_stream *st,
 		sin->sin_family = AF_INET;
 		sin->sin_port = htons(dst->port);
 		memcpy(&sin->sin_addr, dst->a.v4, 4);
-		inet_ntop(AF_INET, dst->a.v4, host, sizeof(host));
-		snprintf(ps->dst, sizeof(ps->dst), "%s:%u", host, dst->port);
+		addr_format((struct sockaddr *)&ss, ps->dst, sizeof(ps->dst));
 		break;
 	}
 	case WIRE_ADDR_IPV6: {
@@ -318,8 +317,7 @@ session_on_open(struct mux_session *m, struct mux_stream *st,
 		sin6->sin6_family = AF_INET6;
 		sin6->sin6_port = htons(dst->port);
 		memcpy(&sin6->sin6_addr, dst->a.v6, 16);
-		inet_ntop(AF_INET6, dst->a.v6, host, sizeof(host));
-		snprintf(ps->dst, sizeof(ps->dst), "[%s]:%u", host, dst->port);
+		addr_format((struct sockaddr *)&ss, ps->dst, sizeof(ps->dst));
 		break;
 	}
 	case WIRE_ADDR_NAME: {

@@ -27,6 +27,7 @@
 #include <event2/util.h>
 #include <openssl/x509.h>
 
+#include "common/addr.h"
 #include "common/log.h"
 
 #define HTTP_IDLE_SECONDS   120
@@ -657,62 +658,16 @@ http_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 }
 
-/* Parses "HOST:PORT" or "[V6]:PORT" with a numeric host; port 0 is
- * allowed (libevent's parser refuses it). */
-static int
-http_parse_addr(const char *addr, struct sockaddr_storage *ss, int *ret_len)
-{
-	const char *colon = strrchr(addr, ':');
-	char host[64];
-	size_t hl;
-	char *end;
-	long port;
-
-	if (colon == NULL)
-		return -EINVAL;
-	hl = (size_t)(colon - addr);
-	if (hl >= 2 && addr[0] == '[' && addr[hl - 1] == ']') {
-		addr++;
-		hl -= 2;
-	}
-	if (hl == 0 || hl >= sizeof(host))
-		return -EINVAL;
-	memcpy(host, addr, hl);
-	host[hl] = '\0';
-	errno = 0;
-	port = strtol(colon + 1, &end, 10);
-	if (colon[1] == '\0' || *end != '\0' || errno != 0 || port < 0 ||
-	    port > 65535)
-		return -EINVAL;
-	if (inet_pton(AF_INET, host, &((struct sockaddr_in *)ss)->sin_addr) ==
-	    1) {
-		((struct sockaddr_in *)ss)->sin_family = AF_INET;
-		((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)port);
-		*ret_len = sizeof(struct sockaddr_in);
-		return 0;
-	}
-	if (inet_pton(
-	        AF_INET6, host, &((struct sockaddr_in6 *)ss)->sin6_addr) == 1) {
-		((struct sockaddr_in6 *)ss)->sin6_family = AF_INET6;
-		((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)port);
-		*ret_len = sizeof(struct sockaddr_in6);
-		return 0;
-	}
-	return -EINVAL;
-}
-
 int
 http_server_new(struct event_base *base, SSL_CTX *ctx, const char *addr,
     http_handler_fn handler, void *arg, struct http_server **ret_server,
     int *ret_port, char *err, size_t errlen)
 {
 	struct sockaddr_storage ss;
-	int sslen = sizeof(ss);
+	socklen_t sslen, blen = sizeof(ss);
 	struct http_server *srv;
-	socklen_t blen = sizeof(ss);
 
-	memset(&ss, 0, sizeof(ss));
-	if (http_parse_addr(addr, &ss, &sslen) < 0) {
+	if (addr_parse(addr, &ss, &sslen) < 0) {
 		snprintf(err, errlen,
 		    "cannot parse listen address '%s': give HOST:PORT, such as 127.0.0.1:0",
 		    addr);
@@ -729,7 +684,7 @@ http_server_new(struct event_base *base, SSL_CTX *ctx, const char *addr,
 	srv->arg = arg;
 	srv->listener = evconnlistener_new_bind(base, http_accept_cb, srv,
 	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
-	    128, (struct sockaddr *)&ss, sslen);
+	    128, (struct sockaddr *)&ss, (int)sslen);
 	if (srv->listener == NULL) {
 		int e = errno;
 
