@@ -12,26 +12,12 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
-static void cidr_errf(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-cidr_errf(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
+#include "common/errbuf.h"
 
 unsigned
 cidr_family_bits(int family)
@@ -282,7 +268,7 @@ cidr_list_add_str(struct cidr_list *l, const char *csv, bool *ret_normalized,
 
 	cidr_list_init(&tmp);
 	if (csv == NULL || *csv == '\0') {
-		cidr_errf(err, errlen, "an empty list of subnets");
+		errbuf_set(err, errlen, "an empty list of subnets");
 		return -EINVAL;
 	}
 	for (;;) {
@@ -293,7 +279,7 @@ cidr_list_add_str(struct cidr_list *l, const char *csv, bool *ret_normalized,
 		bool norm = false;
 
 		if (len == 0 || len >= sizeof(item)) {
-			cidr_errf(err, errlen,
+			errbuf_set(err, errlen,
 			    "\"%.*s\" in \"%.60s\" is not a subnet (expected "
 			    "a list like 10.96.0.0/12,fd00::/64)",
 			    (int)(len > 60 ? 60 : len), p, csv);
@@ -303,7 +289,7 @@ cidr_list_add_str(struct cidr_list *l, const char *csv, bool *ret_normalized,
 		memcpy(item, p, len);
 		item[len] = '\0';
 		if (cidr_parse(item, &c, &norm) < 0) {
-			cidr_errf(err, errlen,
+			errbuf_set(err, errlen,
 			    "\"%s\" is not a subnet (expected ADDRESS/LENGTH "
 			    "such as 10.96.0.0/12 or fd00::/64)",
 			    item);
@@ -335,9 +321,9 @@ cidr_list_add_str(struct cidr_list *l, const char *csv, bool *ret_normalized,
 	goto out;
 toomany:
 	if (r == -EMSGSIZE)
-		cidr_errf(err, errlen, "more than %d subnets", CIDR_LIST_MAX);
+		errbuf_set(err, errlen, "more than %d subnets", CIDR_LIST_MAX);
 	else
-		cidr_errf(err, errlen, "out of memory");
+		errbuf_set(err, errlen, "out of memory");
 out:
 	cidr_list_clear(&tmp);
 	return r;

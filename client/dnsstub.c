@@ -23,7 +23,6 @@
 
 #include <errno.h>
 #include <netinet/in.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +41,7 @@
 
 #include "client/dnswire.h"
 #include "common/addr.h"
+#include "common/errbuf.h"
 #include "common/log.h"
 #include "proto/wire.h"
 
@@ -157,21 +157,6 @@ dnsstub_timeval(struct timeval *tv, long long ms)
 		ms = 0;
 	tv->tv_sec = (time_t)(ms / 1000);
 	tv->tv_usec = (suseconds_t)(ms % 1000) * 1000;
-}
-
-static void dnsstub_errf(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-dnsstub_errf(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
 }
 
 static const char *
@@ -1115,7 +1100,7 @@ dnsstub_bind(struct dnsstub *stub, struct sockaddr_storage *ss, socklen_t sslen,
 		if (!(pick && r == -EADDRINUSE))
 			break;
 	}
-	dnsstub_errf(err, errlen, "cannot listen for DNS on %s: %s", stub->addr,
+	errbuf_set(err, errlen, "cannot listen for DNS on %s: %s", stub->addr,
 	    strerror(-r));
 	return r;
 }
@@ -1131,23 +1116,23 @@ dnsstub_new(struct event_base *base, const struct dnsstub_config *cfg,
 	int r;
 
 	if (!cfg || !cfg->listen || !upstreams || !upstreams->send) {
-		dnsstub_errf(err, errlen, "DNS stub: no address or upstream");
+		errbuf_set(err, errlen, "DNS stub: no address or upstream");
 		return -EINVAL;
 	}
 	if (cfg->n_servers > DNSSTUB_MAX_SERVERS) {
-		dnsstub_errf(err, errlen,
+		errbuf_set(err, errlen,
 		    "DNS stub: %zu name servers given, at most %d are used",
 		    cfg->n_servers, DNSSTUB_MAX_SERVERS);
 		return -EINVAL;
 	}
 	if (addr_parse(cfg->listen, &ss, &sslen) < 0) {
-		dnsstub_errf(err, errlen,
-		    "DNS stub: \"%s\" is not ADDRESS:PORT", cfg->listen);
+		errbuf_set(err, errlen, "DNS stub: \"%s\" is not ADDRESS:PORT",
+		    cfg->listen);
 		return -EINVAL;
 	}
 	stub = calloc(1, sizeof(*stub));
 	if (!stub) {
-		dnsstub_errf(err, errlen, "DNS stub: out of memory");
+		errbuf_set(err, errlen, "DNS stub: out of memory");
 		return -ENOMEM;
 	}
 	stub->base = base;
@@ -1167,7 +1152,7 @@ dnsstub_new(struct event_base *base, const struct dnsstub_config *cfg,
 		sa_family_t f = cfg->servers[i].ss_family;
 
 		if (f != AF_INET && f != AF_INET6) {
-			dnsstub_errf(err, errlen,
+			errbuf_set(err, errlen,
 			    "DNS stub: name server %zu is not IPv4 or IPv6",
 			    i + 1);
 			r = -EINVAL;
@@ -1186,7 +1171,7 @@ dnsstub_new(struct event_base *base, const struct dnsstub_config *cfg,
 	stub->udp_ev = event_new(
 	    base, stub->udp_fd, EV_READ | EV_PERSIST, dnsstub_udp_read, stub);
 	if (!stub->udp_ev || event_add(stub->udp_ev, NULL) < 0) {
-		dnsstub_errf(err, errlen, "DNS stub: out of memory");
+		errbuf_set(err, errlen, "DNS stub: out of memory");
 		r = -ENOMEM;
 		goto fail;
 	}

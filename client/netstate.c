@@ -13,7 +13,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +22,7 @@
 
 #include "client/route.h"
 #include "client/tun.h"
+#include "common/errbuf.h"
 #include "common/log.h"
 
 /* Largest id a JSON number carries exactly. */
@@ -51,21 +51,6 @@ struct netstate {
 	struct netstate_kind *kinds;
 	size_t n_kinds;
 };
-
-static void netstate_errf(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-netstate_errf(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static bool
 netstate_valid_kind(const char *kind)
@@ -127,13 +112,13 @@ netstate_make_dir(const char *path, char *err, size_t errlen)
 		return 0;
 	n = snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
 	if (n < 0 || (size_t)n >= sizeof(dir)) {
-		netstate_errf(err, errlen, "%s: path too long", path);
+		errbuf_set(err, errlen, "%s: path too long", path);
 		return -ENAMETOOLONG;
 	}
 	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
 		int r = -errno;
 
-		netstate_errf(err, errlen, "cannot create the directory %s: %s",
+		errbuf_set(err, errlen, "cannot create the directory %s: %s",
 		    dir, strerror(-r));
 		return r;
 	}
@@ -154,7 +139,7 @@ netstate_new(const char *path, struct netstate **ret, char *err, size_t errlen)
 	if (path == NULL)
 		path = NETSTATE_DEFAULT_PATH;
 	if (*path == '\0' || strlen(path) > PATH_MAX - 16) {
-		netstate_errf(
+		errbuf_set(
 		    err, errlen, "unusable state file path \"%.64s\"", path);
 		return -EINVAL;
 	}
@@ -175,19 +160,19 @@ netstate_new(const char *path, struct netstate **ret, char *err, size_t errlen)
 	    ns->lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
 	if (ns->lock_fd < 0) {
 		r = -errno;
-		netstate_errf(err, errlen, "cannot open %s: %s", ns->lock_path,
+		errbuf_set(err, errlen, "cannot open %s: %s", ns->lock_path,
 		    strerror(-r));
 		goto fail;
 	}
 	if (flock(ns->lock_fd, LOCK_EX | LOCK_NB) < 0) {
 		r = -errno;
 		if (r == -EWOULDBLOCK) {
-			netstate_errf(err, errlen,
+			errbuf_set(err, errlen,
 			    "another telepodd is running (it holds %s)",
 			    ns->lock_path);
 			r = -EBUSY;
 		} else {
-			netstate_errf(err, errlen, "cannot lock %s: %s",
+			errbuf_set(err, errlen, "cannot lock %s: %s",
 			    ns->lock_path, strerror(-r));
 		}
 		goto fail;
@@ -198,7 +183,7 @@ netstate_new(const char *path, struct netstate **ret, char *err, size_t errlen)
 	*ret = ns;
 	return 0;
 nomem:
-	netstate_errf(err, errlen, "out of memory");
+	errbuf_set(err, errlen, "out of memory");
 	r = -ENOMEM;
 fail:
 	netstate_free(ns);
@@ -314,7 +299,7 @@ netstate_save(struct netstate *ns, char *err, size_t errlen)
 	if (ns->n == 0) {
 		if (unlink(ns->path) < 0 && errno != ENOENT) {
 			r = -errno;
-			netstate_errf(err, errlen, "cannot remove %s: %s",
+			errbuf_set(err, errlen, "cannot remove %s: %s",
 			    ns->path, strerror(-r));
 			return r;
 		}
@@ -344,8 +329,8 @@ netstate_save(struct netstate *ns, char *err, size_t errlen)
 	if (text == NULL)
 		goto nomem;
 	if (strlen(text) + 1 > NETSTATE_MAX_FILE) {
-		netstate_errf(err, errlen,
-		    "the state file would exceed %u bytes", NETSTATE_MAX_FILE);
+		errbuf_set(err, errlen, "the state file would exceed %u bytes",
+		    NETSTATE_MAX_FILE);
 		r = -EMSGSIZE;
 		goto out;
 	}
@@ -353,7 +338,7 @@ netstate_save(struct netstate *ns, char *err, size_t errlen)
 	    O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
 	if (fd < 0) {
 		r = -errno;
-		netstate_errf(err, errlen, "cannot write %s: %s", ns->tmp_path,
+		errbuf_set(err, errlen, "cannot write %s: %s", ns->tmp_path,
 		    strerror(-r));
 		goto out;
 	}
@@ -366,14 +351,14 @@ netstate_save(struct netstate *ns, char *err, size_t errlen)
 		r = -errno;
 	fd = -1;
 	if (r < 0) {
-		netstate_errf(err, errlen, "cannot write %s: %s", ns->tmp_path,
+		errbuf_set(err, errlen, "cannot write %s: %s", ns->tmp_path,
 		    strerror(-r));
 		unlink(ns->tmp_path);
 		goto out;
 	}
 	if (rename(ns->tmp_path, ns->path) < 0) {
 		r = -errno;
-		netstate_errf(err, errlen, "cannot replace %s: %s", ns->path,
+		errbuf_set(err, errlen, "cannot replace %s: %s", ns->path,
 		    strerror(-r));
 		unlink(ns->tmp_path);
 		goto out;
@@ -382,7 +367,7 @@ netstate_save(struct netstate *ns, char *err, size_t errlen)
 	r = 0;
 	goto out;
 nomem:
-	netstate_errf(err, errlen, "out of memory");
+	errbuf_set(err, errlen, "out of memory");
 	r = -ENOMEM;
 out:
 	cJSON_free(text);
@@ -434,20 +419,20 @@ netstate_record(struct netstate *ns, const char *kind, cJSON *payload,
 	int r;
 
 	if (!netstate_valid_kind(kind) || payload == NULL) {
-		netstate_errf(err, errlen, "bad change record (kind \"%.32s\")",
+		errbuf_set(err, errlen, "bad change record (kind \"%.32s\")",
 		    kind ? kind : "");
 		cJSON_Delete(payload);
 		return -EINVAL;
 	}
 	if (ns->next_id >= NETSTATE_ID_MAX) {
-		netstate_errf(err, errlen, "out of record ids");
+		errbuf_set(err, errlen, "out of record ids");
 		cJSON_Delete(payload);
 		return -EMSGSIZE;
 	}
 	id = ns->next_id;
 	r = netstate_append(ns, id, kind, payload);
 	if (r < 0) {
-		netstate_errf(err, errlen,
+		errbuf_set(err, errlen,
 		    r == -EMSGSIZE ? "more than %d recorded changes"
 		                   : "out of memory (%d records)",
 		    NETSTATE_MAX_RECORDS);
@@ -475,7 +460,7 @@ netstate_update(
 
 	if (i < 0 || payload == NULL) {
 		cJSON_Delete(payload);
-		netstate_errf(err, errlen, "no recorded change %llu",
+		errbuf_set(err, errlen, "no recorded change %llu",
 		    (unsigned long long)id);
 		return -ENOENT;
 	}
@@ -497,7 +482,7 @@ netstate_forget(struct netstate *ns, uint64_t id, char *err, size_t errlen)
 	ssize_t i = netstate_find(ns, id);
 
 	if (i < 0) {
-		netstate_errf(err, errlen, "no recorded change %llu",
+		errbuf_set(err, errlen, "no recorded change %llu",
 		    (unsigned long long)id);
 		return -ENOENT;
 	}
@@ -517,14 +502,14 @@ netstate_undo_rec(struct netstate *ns, size_t i, char *err, size_t errlen)
 	int r;
 
 	if (k == NULL) {
-		netstate_errf(err, errlen,
+		errbuf_set(err, errlen,
 		    "cannot undo change %llu of kind \"%s\": no module handles that kind; kept in %s",
 		    (unsigned long long)rec->id, rec->kind, ns->path);
 		return -EAGAIN;
 	}
 	r = k->fn(rec->kind, rec->payload, k->arg, why, sizeof(why));
 	if (r < 0) {
-		netstate_errf(err, errlen,
+		errbuf_set(err, errlen,
 		    "cannot undo change %llu (%s): %s; kept in %s",
 		    (unsigned long long)rec->id, rec->kind,
 		    why[0] ? why : strerror(-r), ns->path);
@@ -542,7 +527,7 @@ netstate_undo(struct netstate *ns, uint64_t id, char *err, size_t errlen)
 	int r;
 
 	if (i < 0) {
-		netstate_errf(err, errlen, "no recorded change %llu",
+		errbuf_set(err, errlen, "no recorded change %llu",
 		    (unsigned long long)id);
 		return -ENOENT;
 	}
@@ -575,7 +560,7 @@ netstate_undo_all(struct netstate *ns, char *err, size_t errlen)
 	if (r < 0)
 		return r;
 	if (failed > 0) {
-		netstate_errf(err, errlen, "%s%s", first,
+		errbuf_set(err, errlen, "%s%s", first,
 		    failed > 1 ? " (and more)" : "");
 		return -EAGAIN;
 	}
@@ -600,13 +585,13 @@ netstate_load(struct netstate *ns, char *why, size_t whylen)
 		r = -errno;
 		if (r == -ENOENT)
 			return 0;
-		netstate_errf(
+		errbuf_set(
 		    why, whylen, "cannot read %s: %s", ns->path, strerror(-r));
 		return r;
 	}
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
 	    st.st_size > (off_t)NETSTATE_MAX_FILE) {
-		netstate_errf(why, whylen,
+		errbuf_set(why, whylen,
 		    "it is not a regular file of at most %u bytes",
 		    NETSTATE_MAX_FILE);
 		r = -EBADMSG;
@@ -615,7 +600,7 @@ netstate_load(struct netstate *ns, char *why, size_t whylen)
 	text = malloc((size_t)st.st_size + 1);
 	if (text == NULL) {
 		r = -ENOMEM;
-		netstate_errf(why, whylen, "out of memory");
+		errbuf_set(why, whylen, "out of memory");
 		goto out;
 	}
 	while (off < (size_t)st.st_size) {
@@ -631,12 +616,12 @@ netstate_load(struct netstate *ns, char *why, size_t whylen)
 	doc = cJSON_ParseWithLength(text, off);
 	r = -EBADMSG;
 	if (doc == NULL || !cJSON_IsObject(doc)) {
-		netstate_errf(why, whylen, "it is not JSON");
+		errbuf_set(why, whylen, "it is not JSON");
 		goto out;
 	}
 	ver = cJSON_GetObjectItemCaseSensitive(doc, "version");
 	if (!cJSON_IsNumber(ver) || ver->valuedouble != NETSTATE_VERSION) {
-		netstate_errf(why, whylen,
+		errbuf_set(why, whylen,
 		    "it has no \"version\": %d (written by another telepod version?)",
 		    NETSTATE_VERSION);
 		goto out;
@@ -644,7 +629,7 @@ netstate_load(struct netstate *ns, char *why, size_t whylen)
 	recs = cJSON_GetObjectItemCaseSensitive(doc, "records");
 	if (!cJSON_IsArray(recs) ||
 	    cJSON_GetArraySize(recs) > NETSTATE_MAX_RECORDS) {
-		netstate_errf(why, whylen,
+		errbuf_set(why, whylen,
 		    "\"records\" is not a list of at most %d changes",
 		    NETSTATE_MAX_RECORDS);
 		goto out;
@@ -658,27 +643,27 @@ netstate_load(struct netstate *ns, char *why, size_t whylen)
 
 		if (!cJSON_IsNumber(id) || !cJSON_IsString(kind) ||
 		    !netstate_valid_kind(kind->valuestring)) {
-			netstate_errf(why, whylen,
+			errbuf_set(why, whylen,
 			    "a change lacks a valid \"id\" or \"kind\"");
 			goto out;
 		}
 		d = id->valuedouble;
 		if (!(d >= 1 && d < (double)NETSTATE_ID_MAX) ||
 		    (double)(uint64_t)d != d) {
-			netstate_errf(why, whylen, "a change has a bad \"id\"");
+			errbuf_set(why, whylen, "a change has a bad \"id\"");
 			goto out;
 		}
 		payload =
 		    cJSON_DetachItemFromObjectCaseSensitive(it, "payload");
 		if (payload == NULL) {
-			netstate_errf(
+			errbuf_set(
 			    why, whylen, "a change lacks its \"payload\"");
 			goto out;
 		}
 		if (netstate_append(
 		        ns, (uint64_t)d, kind->valuestring, payload) < 0) {
 			cJSON_Delete(payload);
-			netstate_errf(why, whylen, "out of memory");
+			errbuf_set(why, whylen, "out of memory");
 			r = -ENOMEM;
 			goto out;
 		}
@@ -710,11 +695,11 @@ netstate_recover(struct netstate *ns, char *err, size_t errlen)
 
 		if (aside != NULL && rename(ns->path, aside) == 0) {
 			netstate_sync_dir(ns->path);
-			netstate_errf(err, errlen,
+			errbuf_set(err, errlen,
 			    "%s is not a telepod state file (%s); moved it to %s; check `ip link` and `ip route` for leftovers of telepod (proto 126)",
 			    ns->path, why, aside);
 		} else {
-			netstate_errf(err, errlen,
+			errbuf_set(err, errlen,
 			    "%s is not a telepod state file (%s) and cannot be moved aside; remove it",
 			    ns->path, why);
 		}
@@ -722,7 +707,7 @@ netstate_recover(struct netstate *ns, char *err, size_t errlen)
 		return r;
 	}
 	if (r < 0) {
-		netstate_errf(err, errlen, "%s", why);
+		errbuf_set(err, errlen, "%s", why);
 		return r;
 	}
 	found = ns->n;
@@ -758,7 +743,7 @@ undo_tun(
 
 	if (!cJSON_IsString(name) ||
 	    netstate_get_ifindex(payload, &ifindex) < 0) {
-		netstate_errf(err, errlen, "the TUN record is malformed");
+		errbuf_set(err, errlen, "the TUN record is malformed");
 		return -EINVAL;
 	}
 	if (ifindex > 0) {
@@ -789,7 +774,7 @@ undo_route(
 	if (!cJSON_IsString(dst) ||
 	    cidr_parse(dst->valuestring, &c, NULL) < 0 ||
 	    netstate_get_ifindex(payload, &ifindex) < 0 || ifindex == 0) {
-		netstate_errf(err, errlen, "the route record is malformed");
+		errbuf_set(err, errlen, "the route record is malformed");
 		return -EINVAL;
 	}
 	r = route_del(ifindex, &c, err, errlen);
@@ -816,7 +801,7 @@ netstate_record_tun(struct netstate *ns, const char *name, int ifindex,
 	cJSON *p = netstate_tun_payload(name, ifindex);
 
 	if (p == NULL) {
-		netstate_errf(err, errlen, "out of memory");
+		errbuf_set(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
 	return netstate_record(ns, NETSTATE_KIND_TUN, p, ret_id, err, errlen);
@@ -829,7 +814,7 @@ netstate_update_tun(struct netstate *ns, uint64_t id, const char *name,
 	cJSON *p = netstate_tun_payload(name, ifindex);
 
 	if (p == NULL) {
-		netstate_errf(err, errlen, "out of memory");
+		errbuf_set(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
 	return netstate_update(ns, id, p, err, errlen);
@@ -848,7 +833,7 @@ netstate_route_add(struct netstate *ns, int ifindex, const struct cidr *dst,
 	if (p == NULL || !cJSON_AddStringToObject(p, "dst", text) ||
 	    !cJSON_AddNumberToObject(p, "ifindex", ifindex)) {
 		cJSON_Delete(p);
-		netstate_errf(err, errlen, "out of memory");
+		errbuf_set(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
 	r = netstate_record(ns, NETSTATE_KIND_ROUTE, p, &id, err, errlen);

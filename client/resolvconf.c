@@ -20,7 +20,6 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +31,7 @@
 
 #include <openssl/evp.h>
 
+#include "common/errbuf.h"
 #include "common/log.h"
 
 #define RESOLVCONF_HASH_HEX   65 /* SHA-256 as hex, NUL */
@@ -66,21 +66,6 @@ struct resolvconf {
 	 * before (an update that died half way). "" when none. */
 	char written[2][RESOLVCONF_HASH_HEX];
 };
-
-static void resolvconf_errf(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-resolvconf_errf(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static int
 resolvconf_copy(char *dst, size_t cap, const char *src)
@@ -742,11 +727,11 @@ resolvconf_run(resolvconf_run_fn run, void *run_arg, const char *const *argv,
 		o += (size_t)snprintf(
 		    cmd + o, sizeof(cmd) - o, "%s%s", i ? " " : "", argv[i]);
 	if (r < 0) {
-		resolvconf_errf(
+		errbuf_set(
 		    err, errlen, "cannot run \"%s\": %s", cmd, strerror(-r));
 		return r;
 	}
-	resolvconf_errf(err, errlen, "\"%s\" failed (exit %d)%s%s", cmd, r,
+	errbuf_set(err, errlen, "\"%s\" failed (exit %d)%s%s", cmd, r,
 	    out[0] ? ": " : "", out);
 	return -EIO;
 }
@@ -779,7 +764,7 @@ resolvconf_detect(const struct resolvconf_config *cfg,
 
 	if (lstat(path, &st) < 0) {
 		r = -errno;
-		resolvconf_errf(err, errlen, "cannot examine %s: %s", path,
+		errbuf_set(err, errlen, "cannot examine %s: %s", path,
 		    strerror(errno));
 		return r;
 	}
@@ -884,7 +869,7 @@ resolvconf_prepare(const struct resolvconf_config *cfg, struct resolvconf **ret,
 
 	rc = calloc(1, sizeof(*rc));
 	if (!rc) {
-		resolvconf_errf(err, errlen, "resolver: out of memory");
+		errbuf_set(err, errlen, "resolver: out of memory");
 		return -ENOMEM;
 	}
 	rc->run = cfg->run ? cfg->run : resolvconf_run_command;
@@ -902,7 +887,7 @@ resolvconf_prepare(const struct resolvconf_config *cfg, struct resolvconf **ret,
 	    resolvconf_domain(cfg->cluster_domain, rc->domain) < 0 ||
 	    resolvconf_check_namespaces(cfg->namespaces, cfg->n_namespaces) <
 	        0) {
-		resolvconf_errf(err, errlen,
+		errbuf_set(err, errlen,
 		    "resolver: a bad path, stub address, cluster domain or "
 		    "namespace name");
 		r = -EINVAL;
@@ -923,7 +908,7 @@ resolvconf_prepare(const struct resolvconf_config *cfg, struct resolvconf **ret,
 		    strlen(cfg->link) >= IF_NAMESIZE ||
 		    resolvconf_copy(rc->link, sizeof(rc->link), cfg->link) <
 		        0) {
-			resolvconf_errf(err, errlen,
+			errbuf_set(err, errlen,
 			    "resolver: systemd-resolved needs the TUN "
 			    "device's name");
 			r = -EINVAL;
@@ -934,14 +919,14 @@ resolvconf_prepare(const struct resolvconf_config *cfg, struct resolvconf **ret,
 	}
 	r = resolvconf_real(rc->path, rc->file);
 	if (r < 0) {
-		resolvconf_errf(err, errlen, "resolver: cannot find %s: %s",
+		errbuf_set(err, errlen, "resolver: cannot find %s: %s",
 		    rc->path, strerror(-r));
 		goto fail;
 	}
 	r = resolvconf_read(
 	    rc->file, RESOLVCONF_MAX_FILE, &rc->orig, &rc->orig_len, &st);
 	if (r < 0) {
-		resolvconf_errf(err, errlen, "resolver: cannot read %s: %s",
+		errbuf_set(err, errlen, "resolver: cannot read %s: %s",
 		    rc->file,
 		    r == -EFBIG ? "larger than 64 KiB" : strerror(-r));
 		goto fail;
@@ -949,7 +934,7 @@ resolvconf_prepare(const struct resolvconf_config *cfg, struct resolvconf **ret,
 	if (rc->orig_len >= strlen(RESOLVCONF_MARKER) &&
 	    memcmp(rc->orig, RESOLVCONF_MARKER, strlen(RESOLVCONF_MARKER)) ==
 	        0) {
-		resolvconf_errf(err, errlen,
+		errbuf_set(err, errlen,
 		    "resolver: %s was written by an earlier telepodd and "
 		    "never restored; the original is in %s (restart telepodd "
 		    "to recover it, or copy it back)",
@@ -963,7 +948,7 @@ resolvconf_prepare(const struct resolvconf_config *cfg, struct resolvconf **ret,
 	resolvconf_local_domain(rc->local_domain);
 	r = resolvconf_render_rc(rc);
 	if (r < 0) {
-		resolvconf_errf(err, errlen, "resolver: cannot render %s: %s",
+		errbuf_set(err, errlen, "resolver: cannot render %s: %s",
 		    rc->file, strerror(-r));
 		goto fail;
 	}
@@ -1043,7 +1028,7 @@ resolvconf_apply(struct resolvconf *rc, char *err, size_t errlen)
 			r = resolvconf_write(rc->save_path, rc->orig,
 			    rc->orig_len, 0644, geteuid(), getegid(), NULL);
 		if (r < 0) {
-			resolvconf_errf(err, errlen,
+			errbuf_set(err, errlen,
 			    "resolver: cannot save the original to %s: %s",
 			    rc->save_path, strerror(-r));
 			return r;
@@ -1052,7 +1037,7 @@ resolvconf_apply(struct resolvconf *rc, char *err, size_t errlen)
 	r = resolvconf_write(rc->file, rc->text, rc->text_len, rc->mode,
 	    rc->uid, rc->gid, &inplace);
 	if (r < 0) {
-		resolvconf_errf(err, errlen, "resolver: cannot write %s: %s",
+		errbuf_set(err, errlen, "resolver: cannot write %s: %s",
 		    rc->file, strerror(-r));
 		return r;
 	}
@@ -1096,9 +1081,8 @@ resolvconf_restore_file(struct resolvconf *rc, char *err, size_t errlen)
 	r = resolvconf_write(rc->file, rc->orig, rc->orig_len, rc->mode,
 	    rc->uid, rc->gid, &inplace);
 	if (r < 0) {
-		resolvconf_errf(err, errlen,
-		    "resolver: cannot restore %s: %s%s%s", rc->file,
-		    strerror(-r),
+		errbuf_set(err, errlen, "resolver: cannot restore %s: %s%s%s",
+		    rc->file, strerror(-r),
 		    rc->save_path[0] ? "; the original is in " : "",
 		    rc->save_path);
 		return r;
@@ -1343,7 +1327,7 @@ resolvconf_undo(
 
 	r = resolvconf_from_payload(payload, &rc);
 	if (r < 0) {
-		resolvconf_errf(err, errlen,
+		errbuf_set(err, errlen,
 		    "resolver: the %s record is malformed; check %s by hand",
 		    kind, RESOLVCONF_PATH);
 		return r;

@@ -10,7 +10,6 @@
 #include "client/route.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,22 +19,8 @@
 #include <netlink/route/link.h>
 #include <netlink/route/route.h>
 
+#include "common/errbuf.h"
 #include "common/log.h"
-
-static void route_errf(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-route_errf(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /* libnl's NLE_* (negative) as a negative errno. */
 static int
@@ -80,13 +65,13 @@ route_connect(char *err, size_t errlen, int *ret_r)
 	int r;
 
 	if (sk == NULL) {
-		route_errf(err, errlen, "out of memory");
+		errbuf_set(err, errlen, "out of memory");
 		*ret_r = -ENOMEM;
 		return NULL;
 	}
 	r = nl_connect(sk, NETLINK_ROUTE);
 	if (r < 0) {
-		route_errf(err, errlen, "cannot open a netlink socket: %s",
+		errbuf_set(err, errlen, "cannot open a netlink socket: %s",
 		    nl_geterror(r));
 		nl_socket_free(sk);
 		*ret_r = route_nl_errno(r);
@@ -187,7 +172,7 @@ route_list(struct route_entry **ret, size_t *ret_n, char *err, size_t errlen)
 		return r;
 	r = rtnl_route_alloc_cache(sk, AF_UNSPEC, 0, &routes);
 	if (r < 0) {
-		route_errf(err, errlen, "cannot read the routing table: %s",
+		errbuf_set(err, errlen, "cannot read the routing table: %s",
 		    nl_geterror(r));
 		r = route_nl_errno(r);
 		goto out;
@@ -215,7 +200,7 @@ route_list(struct route_entry **ret, size_t *ret_n, char *err, size_t errlen)
 			struct route_entry *nv;
 
 			if (n >= ROUTE_LIST_MAX) {
-				route_errf(err, errlen,
+				errbuf_set(err, errlen,
 				    "more than %d routes in the main and local tables; cannot check the subnets against them",
 				    ROUTE_LIST_MAX);
 				r = -EMSGSIZE;
@@ -225,7 +210,7 @@ route_list(struct route_entry **ret, size_t *ret_n, char *err, size_t errlen)
 				ncap = ROUTE_LIST_MAX;
 			nv = realloc(v, ncap * sizeof(*v));
 			if (nv == NULL) {
-				route_errf(err, errlen, "out of memory");
+				errbuf_set(err, errlen, "out of memory");
 				r = -ENOMEM;
 				goto out;
 			}
@@ -259,7 +244,7 @@ route_plan_make(const struct cidr_list *want, const struct cidr_list *allow,
 		return r;
 	r = route_plan_check(want, allow, tun_ifindex, existing, n, ret);
 	if (r < 0)
-		route_errf(
+		errbuf_set(
 		    err, errlen, "cannot plan the routes: %s", strerror(-r));
 	free(existing);
 	return r;
@@ -327,7 +312,7 @@ route_add(int ifindex, const struct cidr *dst, const struct cidr *src,
 		return r;
 	rt = route_build(ifindex, dst, src);
 	if (rt == NULL) {
-		route_errf(err, errlen, "out of memory");
+		errbuf_set(err, errlen, "out of memory");
 		r = -ENOMEM;
 		goto out;
 	}
@@ -336,11 +321,11 @@ route_add(int ifindex, const struct cidr *dst, const struct cidr *src,
 		int e = route_nl_errno(r);
 
 		if (e == -EEXIST)
-			route_errf(err, errlen,
+			errbuf_set(err, errlen,
 			    "cannot route %s into link %d: the same route already exists",
 			    text, ifindex);
 		else
-			route_errf(err, errlen,
+			errbuf_set(err, errlen,
 			    "cannot route %s into link %d: %s", text, ifindex,
 			    nl_geterror(r));
 		r = e;
@@ -375,7 +360,7 @@ route_delete_obj(
 	if (!route_addr_to_cidr(
 	        rtnl_route_get_dst(rt), rtnl_route_get_family(rt), &c))
 		memset(&c, 0, sizeof(c));
-	route_errf(err, errlen, "cannot delete the route to %s: %s",
+	errbuf_set(err, errlen, "cannot delete the route to %s: %s",
 	    cidr_format(&c, text, sizeof(text)), strerror(-r));
 	return r;
 }
@@ -393,7 +378,7 @@ route_del(int ifindex, const struct cidr *dst, char *err, size_t errlen)
 		return r;
 	rt = route_build(ifindex, dst, NULL);
 	if (rt == NULL) {
-		route_errf(err, errlen, "out of memory");
+		errbuf_set(err, errlen, "out of memory");
 		r = -ENOMEM;
 		goto out;
 	}
@@ -416,7 +401,7 @@ route_del_ours(int ifindex, char *err, size_t errlen)
 	int r = 0, count = 0;
 
 	if (ifindex <= 0) {
-		route_errf(err, errlen, "no link to delete routes from");
+		errbuf_set(err, errlen, "no link to delete routes from");
 		return -EINVAL;
 	}
 	sk = route_connect(err, errlen, &r);
@@ -424,7 +409,7 @@ route_del_ours(int ifindex, char *err, size_t errlen)
 		return r;
 	r = rtnl_route_alloc_cache(sk, AF_UNSPEC, 0, &routes);
 	if (r < 0) {
-		route_errf(err, errlen, "cannot read the routing table: %s",
+		errbuf_set(err, errlen, "cannot read the routing table: %s",
 		    nl_geterror(r));
 		r = route_nl_errno(r);
 		goto out;

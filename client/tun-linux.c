@@ -17,7 +17,6 @@
 #include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +32,7 @@
 #include <netlink/route/link.h>
 #include <netlink/route/link/inet6.h>
 
+#include "common/errbuf.h"
 #include "common/log.h"
 
 #ifndef IN6_ADDR_GEN_MODE_NONE
@@ -50,21 +50,6 @@ struct tun_dev {
 	struct cidr addr6;
 	char name[TUN_NAME_MAX];
 };
-
-static void tun_errf(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-tun_errf(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /* libnl's NLE_* (negative) as a negative errno. */
 static int
@@ -186,7 +171,7 @@ tun_add_addr(struct nl_sock *sk, const struct tun_dev *dev,
 	r = 0;
 	goto out;
 fail:
-	tun_errf(err, errlen, "cannot add the address %s to %s: %s",
+	errbuf_set(err, errlen, "cannot add the address %s to %s: %s",
 	    cidr_format(c, text, sizeof(text)), dev->name, nl_geterror(r));
 	r = tun_nl_errno(r);
 out:
@@ -205,13 +190,13 @@ tun_configure(struct tun_dev *dev, char *err, size_t errlen)
 
 	sk = tun_nl_connect(&r);
 	if (sk == NULL) {
-		tun_errf(err, errlen, "cannot open a netlink socket: %s",
+		errbuf_set(err, errlen, "cannot open a netlink socket: %s",
 		    nl_geterror(r));
 		return tun_nl_errno(r);
 	}
 	r = rtnl_link_get_kernel(sk, dev->ifindex, NULL, &orig);
 	if (r < 0) {
-		tun_errf(err, errlen, "cannot read the link %s back: %s",
+		errbuf_set(err, errlen, "cannot read the link %s back: %s",
 		    dev->name, nl_geterror(r));
 		r = tun_nl_errno(r);
 		goto out;
@@ -222,7 +207,7 @@ tun_configure(struct tun_dev *dev, char *err, size_t errlen)
 	change = rtnl_link_alloc();
 	if (change == NULL) {
 		r = -ENOMEM;
-		tun_errf(err, errlen, "out of memory");
+		errbuf_set(err, errlen, "out of memory");
 		goto out;
 	}
 	if (rtnl_link_inet6_set_addr_gen_mode(change, IN6_ADDR_GEN_MODE_NONE) ==
@@ -248,14 +233,14 @@ tun_configure(struct tun_dev *dev, char *err, size_t errlen)
 	change = rtnl_link_alloc();
 	if (change == NULL) {
 		r = -ENOMEM;
-		tun_errf(err, errlen, "out of memory");
+		errbuf_set(err, errlen, "out of memory");
 		goto out;
 	}
 	rtnl_link_set_mtu(change, dev->mtu);
 	rtnl_link_set_flags(change, IFF_UP);
 	r = rtnl_link_change(sk, orig, change, 0);
 	if (r < 0) {
-		tun_errf(err, errlen,
+		errbuf_set(err, errlen,
 		    "cannot set the MTU of %s to %u and bring it up: %s",
 		    dev->name, dev->mtu, nl_geterror(r));
 		r = tun_nl_errno(r);
@@ -281,15 +266,15 @@ tun_open_fd(const struct tun_dev *dev, char *err, size_t errlen)
 	if (fd < 0) {
 		r = -errno;
 		if (r == -ENOENT || r == -ENODEV)
-			tun_errf(err, errlen,
+			errbuf_set(err, errlen,
 			    "cannot open /dev/net/tun: %s; load the tun kernel module (modprobe tun)",
 			    strerror(-r));
 		else if (r == -EACCES || r == -EPERM)
-			tun_errf(err, errlen,
+			errbuf_set(err, errlen,
 			    "cannot open /dev/net/tun: %s; telepodd must run as root",
 			    strerror(-r));
 		else
-			tun_errf(err, errlen, "cannot open /dev/net/tun: %s",
+			errbuf_set(err, errlen, "cannot open /dev/net/tun: %s",
 			    strerror(-r));
 		return r;
 	}
@@ -299,15 +284,15 @@ tun_open_fd(const struct tun_dev *dev, char *err, size_t errlen)
 	if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
 		r = -errno;
 		if (r == -EBUSY || r == -EEXIST)
-			tun_errf(err, errlen,
+			errbuf_set(err, errlen,
 			    "a link named %s already exists; another telepodd running? use --tun-name",
 			    dev->name);
 		else if (r == -EPERM || r == -EACCES)
-			tun_errf(err, errlen,
+			errbuf_set(err, errlen,
 			    "cannot create the TUN device %s: %s; telepodd must run as root",
 			    dev->name, strerror(-r));
 		else
-			tun_errf(err, errlen,
+			errbuf_set(err, errlen,
 			    "cannot create the TUN device %s: %s", dev->name,
 			    strerror(-r));
 		if (r == -EBUSY)
@@ -318,7 +303,7 @@ tun_open_fd(const struct tun_dev *dev, char *err, size_t errlen)
 		v = TUN_VNET_HDR_LEN;
 		if (ioctl(fd, TUNSETVNETHDRSZ, &v) < 0) {
 			r = -errno;
-			tun_errf(err, errlen,
+			errbuf_set(err, errlen,
 			    "cannot set the vnet header size of %s: %s",
 			    dev->name, strerror(-r));
 			goto fail;
@@ -329,7 +314,7 @@ tun_open_fd(const struct tun_dev *dev, char *err, size_t errlen)
 		if (ioctl(fd, TUNSETVNETLE, &v) < 0) {
 			r = -errno;
 #if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
-			tun_errf(err, errlen,
+			errbuf_set(err, errlen,
 			    "cannot make %s's vnet header little-endian: %s",
 			    dev->name, strerror(-r));
 			goto fail;
@@ -342,7 +327,7 @@ tun_open_fd(const struct tun_dev *dev, char *err, size_t errlen)
 		        (unsigned long)(TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6)) <
 		    0) {
 			r = -errno;
-			tun_errf(err, errlen,
+			errbuf_set(err, errlen,
 			    "cannot switch on checksum and TSO offloads on %s: %s; start with TUN offloads off",
 			    dev->name, strerror(-r));
 			goto fail;
@@ -364,14 +349,14 @@ tun_open(const struct tun_config *cfg, struct tun_dev **ret, char *err,
 	int r;
 
 	if (!tun_valid_name(name)) {
-		tun_errf(err, errlen,
+		errbuf_set(err, errlen,
 		    "\"%.32s\" is not a usable interface name (1 to %d characters, no spaces, '/' or ':')",
 		    name, TUN_NAME_MAX - 1);
 		return -EINVAL;
 	}
 	if (cfg->addr4.family != AF_INET ||
 	    (cfg->has_addr6 && cfg->addr6.family != AF_INET6)) {
-		tun_errf(err, errlen,
+		errbuf_set(err, errlen,
 		    "the TUN device needs an IPv4 address (and an IPv6 one for IPv6)");
 		return -EINVAL;
 	}
@@ -379,7 +364,7 @@ tun_open(const struct tun_config *cfg, struct tun_dev **ret, char *err,
 	 * prefix route must bring back into the device. */
 	if (cfg->addr4.prefix > 30 ||
 	    (cfg->has_addr6 && cfg->addr6.prefix > 126)) {
-		tun_errf(err, errlen,
+		errbuf_set(err, errlen,
 		    "the TUN address %s leaves no room for the addresses telepodd maps connections to; use a prefix such as /16",
 		    cidr_format(
 		        cfg->addr4.prefix > 30 ? &cfg->addr4 : &cfg->addr6,
@@ -387,13 +372,13 @@ tun_open(const struct tun_config *cfg, struct tun_dev **ret, char *err,
 		return -EINVAL;
 	}
 	if (cfg->mtu != 0 && (cfg->mtu < 1280 || cfg->mtu > TUN_MTU_OFFLOAD)) {
-		tun_errf(err, errlen, "MTU %u is out of range (1280 to %d)",
+		errbuf_set(err, errlen, "MTU %u is out of range (1280 to %d)",
 		    cfg->mtu, TUN_MTU_OFFLOAD);
 		return -EINVAL;
 	}
 	dev = calloc(1, sizeof(*dev));
 	if (dev == NULL) {
-		tun_errf(err, errlen, "out of memory");
+		errbuf_set(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
 	dev->fd = -1;
@@ -414,7 +399,7 @@ tun_open(const struct tun_config *cfg, struct tun_dev **ret, char *err,
 	/* Clearer than TUNSETIFF's EBUSY, which also covers other cases;
 	 * IFF_TUN_EXCL still closes the race. */
 	if (if_nametoindex(dev->name) != 0) {
-		tun_errf(err, errlen,
+		errbuf_set(err, errlen,
 		    "a link named %s already exists; another telepodd running? use --tun-name",
 		    dev->name);
 		r = -EEXIST;
@@ -427,8 +412,9 @@ tun_open(const struct tun_config *cfg, struct tun_dev **ret, char *err,
 	dev->ifindex = (int)if_nametoindex(dev->name);
 	if (dev->ifindex <= 0) {
 		r = -errno;
-		tun_errf(err, errlen, "the new TUN device %s has no index: %s",
-		    dev->name, strerror(-r));
+		errbuf_set(err, errlen,
+		    "the new TUN device %s has no index: %s", dev->name,
+		    strerror(-r));
 		goto fail;
 	}
 	r = tun_configure(dev, err, errlen);
@@ -494,7 +480,7 @@ tun_open_queue(struct tun_dev *dev, int *ret_fd, char *err, size_t errlen)
 	int fd;
 
 	if (!(dev->iff & IFF_MULTI_QUEUE)) {
-		tun_errf(err, errlen, "%s was opened with a single queue",
+		errbuf_set(err, errlen, "%s was opened with a single queue",
 		    dev->name);
 		return -EINVAL;
 	}
@@ -529,13 +515,13 @@ tun_delete_stale(const char *name, int ifindex, char *err, size_t errlen)
 	int r = 0;
 
 	if (!tun_valid_name(name)) {
-		tun_errf(
+		errbuf_set(
 		    err, errlen, "\"%.32s\" is not an interface name", name);
 		return -EINVAL;
 	}
 	sk = tun_nl_connect(&r);
 	if (sk == NULL) {
-		tun_errf(err, errlen, "cannot open a netlink socket: %s",
+		errbuf_set(err, errlen, "cannot open a netlink socket: %s",
 		    nl_geterror(r));
 		return tun_nl_errno(r);
 	}
@@ -546,14 +532,14 @@ tun_delete_stale(const char *name, int ifindex, char *err, size_t errlen)
 			r = 0; /* gone with its last fd: the usual case */
 			goto out;
 		}
-		tun_errf(err, errlen, "cannot look up the link %s: %s", name,
+		errbuf_set(err, errlen, "cannot look up the link %s: %s", name,
 		    strerror(-r));
 		goto out;
 	}
 	kind = rtnl_link_get_type(link);
 	if (kind == NULL || strcmp(kind, "tun") != 0 ||
 	    (ifindex > 0 && rtnl_link_get_ifindex(link) != ifindex)) {
-		tun_errf(err, errlen,
+		errbuf_set(err, errlen,
 		    "the link %s (index %d, %s) is not the TUN device telepod left (index %d); leaving it",
 		    name, rtnl_link_get_ifindex(link), kind ? kind : "no kind",
 		    ifindex);
@@ -562,7 +548,7 @@ tun_delete_stale(const char *name, int ifindex, char *err, size_t errlen)
 	}
 	r = rtnl_link_delete(sk, link);
 	if (r < 0) {
-		tun_errf(err, errlen, "cannot delete the link %s: %s", name,
+		errbuf_set(err, errlen, "cannot delete the link %s: %s", name,
 		    nl_geterror(r));
 		r = tun_nl_errno(r);
 		if (r == -ENODEV)

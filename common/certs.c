@@ -16,7 +16,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -30,26 +29,12 @@
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
 
+#include "common/errbuf.h"
 #include "common/log.h"
 
 #define CERTS_SERIAL_BYTES 16
 #define CERTS_BACKDATE     3600 /* tolerate an hour of clock skew */
 #define CERTS_MAX_CN       64   /* ub-common-name, RFC 5280 */
-
-static void certs_errf(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-certs_errf(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /* Drains the OpenSSL error queue into "WHAT: REASON", logging every entry
  * at debug level. Returns -EIO. */
@@ -72,7 +57,7 @@ certs_ossl_err(char *err, size_t errlen, const char *what)
 		ERR_error_string_n(first, buf, sizeof(buf));
 	else
 		snprintf(buf, sizeof(buf), "unknown OpenSSL error");
-	certs_errf(err, errlen, "%s: %s", what, buf);
+	errbuf_set(err, errlen, "%s: %s", what, buf);
 	return -EIO;
 }
 
@@ -135,7 +120,7 @@ certs_check_names(const char *const *names, size_t n, char *err, size_t errlen)
 	unsigned char ip[16];
 
 	if (n > CERTS_MAX_NAMES) {
-		certs_errf(err, errlen,
+		errbuf_set(err, errlen,
 		    "too many server names (%zu, at most %d)", n,
 		    CERTS_MAX_NAMES);
 		return -EINVAL;
@@ -148,7 +133,7 @@ certs_check_names(const char *const *names, size_t n, char *err, size_t errlen)
 		    (certs_parse_ip(names[i], ip) > 0 ||
 		        certs_is_dns_name(names[i])))
 			continue;
-		certs_errf(err, errlen,
+		errbuf_set(err, errlen,
 		    "bad server name \"%s\": give a DNS name (letters, digits, '-' and '.') or an IP address",
 		    names[i] == NULL ? "(null)"
 		                     : log_escape(esc, sizeof(esc), names[i],
@@ -267,19 +252,19 @@ certs_issue(const struct certs_spec *spec, EVP_PKEY *key, X509 *issuer,
 
 	if (spec->common_name == NULL || spec->common_name[0] == '\0' ||
 	    strlen(spec->common_name) > CERTS_MAX_CN) {
-		certs_errf(err, errlen,
+		errbuf_set(err, errlen,
 		    "a certificate needs a common name of 1 to %d characters",
 		    CERTS_MAX_CN);
 		return -EINVAL;
 	}
 	if (spec->not_after <= spec->not_before) {
-		certs_errf(err, errlen,
+		errbuf_set(err, errlen,
 		    "certificate %s: notAfter must be later than notBefore",
 		    spec->common_name);
 		return -EINVAL;
 	}
 	if ((issuer == NULL && issuer_key != key) || issuer_key == NULL) {
-		certs_errf(err, errlen,
+		errbuf_set(err, errlen,
 		    "certificate %s: a self-signed certificate is signed with its own key",
 		    spec->common_name);
 		return -EINVAL;
@@ -402,14 +387,14 @@ certs_write_file(const char *path, const void *data, size_t len, mode_t mode,
 	n = snprintf(
 	    tmp, sizeof(tmp), "%s.%ld.%08x.tmp", path, (long)getpid(), rnd);
 	if (n < 0 || (size_t)n >= sizeof(tmp)) {
-		certs_errf(err, errlen, "cannot write %s: path too long", path);
+		errbuf_set(err, errlen, "cannot write %s: path too long", path);
 		return -ENAMETOOLONG;
 	}
 	fd = open(
 	    tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
 	if (fd < 0) {
 		r = -errno;
-		certs_errf(
+		errbuf_set(
 		    err, errlen, "cannot create %s: %s", tmp, strerror(-r));
 		return r;
 	}
@@ -420,7 +405,7 @@ certs_write_file(const char *path, const void *data, size_t len, mode_t mode,
 			continue;
 		if (w <= 0) {
 			r = w < 0 ? -errno : -EIO;
-			certs_errf(err, errlen, "cannot write %s: %s", tmp,
+			errbuf_set(err, errlen, "cannot write %s: %s", tmp,
 			    strerror(-r));
 			goto fail;
 		}
@@ -429,7 +414,7 @@ certs_write_file(const char *path, const void *data, size_t len, mode_t mode,
 	if (fsync(fd) < 0 || close(fd) < 0) {
 		fd = -1;
 		r = -errno;
-		certs_errf(
+		errbuf_set(
 		    err, errlen, "cannot write %s: %s", tmp, strerror(-r));
 		goto fail;
 	}
@@ -438,18 +423,18 @@ certs_write_file(const char *path, const void *data, size_t len, mode_t mode,
 		if (link(tmp, path) < 0) {
 			r = -errno;
 			if (r == -EEXIST)
-				certs_errf(err, errlen,
+				errbuf_set(err, errlen,
 				    "%s already exists; not replacing it",
 				    path);
 			else
-				certs_errf(err, errlen, "cannot create %s: %s",
+				errbuf_set(err, errlen, "cannot create %s: %s",
 				    path, strerror(-r));
 			goto fail;
 		}
 		unlink(tmp);
 	} else if (rename(tmp, path) < 0) {
 		r = -errno;
-		certs_errf(
+		errbuf_set(
 		    err, errlen, "cannot replace %s: %s", path, strerror(-r));
 		goto fail;
 	}
@@ -526,7 +511,7 @@ certs_mkdirs(const char *dir, char *err, size_t errlen)
 		*p = '\0';
 		if (mkdir(buf, 0700) < 0 && errno != EEXIST) {
 			r = -errno;
-			certs_errf(err, errlen, "cannot create %s: %s", buf,
+			errbuf_set(err, errlen, "cannot create %s: %s", buf,
 			    strerror(-r));
 			return r;
 		}
@@ -534,17 +519,17 @@ certs_mkdirs(const char *dir, char *err, size_t errlen)
 	}
 	if (mkdir(buf, 0700) < 0 && errno != EEXIST) {
 		r = -errno;
-		certs_errf(
+		errbuf_set(
 		    err, errlen, "cannot create %s: %s", buf, strerror(-r));
 		return r;
 	}
 	if (stat(buf, &st) < 0) {
 		r = -errno;
-		certs_errf(err, errlen, "cannot use %s: %s", buf, strerror(-r));
+		errbuf_set(err, errlen, "cannot use %s: %s", buf, strerror(-r));
 		return r;
 	}
 	if (!S_ISDIR(st.st_mode)) {
-		certs_errf(err, errlen, "cannot use %s: not a directory", buf);
+		errbuf_set(err, errlen, "cannot use %s: not a directory", buf);
 		return -ENOTDIR;
 	}
 	return 0;
@@ -571,16 +556,16 @@ certs_create(const char *outdir, const char *const *server_names,
 	int r;
 
 	if (outdir == NULL || outdir[0] == '\0') {
-		certs_errf(err, errlen, "no output directory given");
+		errbuf_set(err, errlen, "no output directory given");
 		return -EINVAL;
 	}
 	/* Leaves room for "/server.key.PID.RANDOM.tmp". */
 	if (strlen(outdir) > PATH_MAX - 64) {
-		certs_errf(err, errlen, "output directory name too long");
+		errbuf_set(err, errlen, "output directory name too long");
 		return -ENAMETOOLONG;
 	}
 	if (days < 1 || days > CERTS_MAX_DAYS) {
-		certs_errf(err, errlen,
+		errbuf_set(err, errlen,
 		    "certificate lifetime of %d days is out of range (1 to %d)",
 		    days, CERTS_MAX_DAYS);
 		return -EINVAL;
@@ -598,7 +583,7 @@ certs_create(const char *outdir, const char *const *server_names,
 		return r;
 	snprintf(path, sizeof(path), "%s/%s", outdir, CERTS_CA_KEY);
 	if (!(flags & CERTS_FORCE) && lstat(path, &st) == 0) {
-		certs_errf(err, errlen,
+		errbuf_set(err, errlen,
 		    "%s already exists; not replacing the CA, since that would invalidate every certificate it signed (force the replacement to make a new CA, then copy the new files to both ends)",
 		    path);
 		return -EEXIST;

@@ -32,25 +32,11 @@
 #include <openssl/crypto.h>
 #include <yaml.h>
 
+#include "common/errbuf.h"
 #include "common/log.h"
 
 /* Visits of YAML nodes allowed when copying an extension to JSON. */
 #define KC_MAX_VISITS 100000
-
-static void kc_errf(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-kc_errf(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static void
 kc_wipe_free(void *p, size_t len)
@@ -343,7 +329,7 @@ kubeconfig_read_token_file(
 
 	ret = kc_read_file(path, KUBECONFIG_MAX_TOKEN_BYTES, &buf, &len);
 	if (ret < 0) {
-		kc_errf(err, errlen, "cannot read token file %s: %s",
+		errbuf_set(err, errlen, "cannot read token file %s: %s",
 		    kubeconfig_display_path(path, disp, sizeof(disp)),
 		    ret == -EFBIG ? "larger than 64 KiB" : strerror(-ret));
 		return ret;
@@ -353,7 +339,7 @@ kubeconfig_read_token_file(
 	while (len > a && strchr(" \t\r\n\v\f", buf[len - 1]) != NULL)
 		len--;
 	if (len == a || memchr(buf + a, '\0', len - a) != NULL) {
-		kc_errf(err, errlen, "token file %s is empty",
+		errbuf_set(err, errlen, "token file %s is empty",
 		    kubeconfig_display_path(path, disp, sizeof(disp)));
 		kc_wipe_free(buf, len);
 		return -EINVAL;
@@ -551,7 +537,7 @@ kc_perr(struct kc_parse *p, const yaml_node_t *n, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	kc_errf(p->err, p->errlen, "%s:%lu: %s", p->file,
+	errbuf_set(p->err, p->errlen, "%s:%lu: %s", p->file,
 	    n ? (unsigned long)n->start_mark.line + 1 : 1UL, msg);
 	return -EINVAL;
 }
@@ -1485,12 +1471,12 @@ kubeconfig_parse(struct kubeconfig *kc, const char *buf, size_t len,
 	int r;
 
 	if (len > KUBECONFIG_MAX_FILE_BYTES) {
-		kc_errf(err, errlen, "%s: larger than %u MiB", display,
+		errbuf_set(err, errlen, "%s: larger than %u MiB", display,
 		    (unsigned)(KUBECONFIG_MAX_FILE_BYTES >> 20));
 		return -EMSGSIZE;
 	}
 	if (kc->n_files >= KUBECONFIG_MAX_FILES) {
-		kc_errf(err, errlen, "%s: more than %d kubeconfig files",
+		errbuf_set(err, errlen, "%s: more than %d kubeconfig files",
 		    display, KUBECONFIG_MAX_FILES);
 		return -EMSGSIZE;
 	}
@@ -1508,7 +1494,7 @@ kubeconfig_parse(struct kubeconfig *kc, const char *buf, size_t len,
 		if (parser.error == YAML_MEMORY_ERROR) {
 			r = -ENOMEM;
 		} else {
-			kc_errf(err, errlen, "%s:%lu: %s%s%s", display,
+			errbuf_set(err, errlen, "%s:%lu: %s%s%s", display,
 			    (unsigned long)parser.problem_mark.line + 1,
 			    parser.problem ? parser.problem : "invalid YAML",
 			    parser.context ? " " : "",
@@ -1567,7 +1553,7 @@ kc_load_file(struct kubeconfig *kc, const char *path, bool missing_ok,
 		return 0;
 	}
 	if (r < 0) {
-		kc_errf(err, errlen, "cannot read kubeconfig %s: %s", disp,
+		errbuf_set(err, errlen, "cannot read kubeconfig %s: %s", disp,
 		    r == -EFBIG ? "larger than 8 MiB" : strerror(-r));
 		return r;
 	}
@@ -1608,7 +1594,7 @@ kubeconfig_load_list(
 			continue;
 		}
 		if (n_seen == KUBECONFIG_MAX_FILES) {
-			kc_errf(err, errlen,
+			errbuf_set(err, errlen,
 			    "KUBECONFIG lists more than %d files",
 			    KUBECONFIG_MAX_FILES);
 			free(path);
@@ -1717,12 +1703,13 @@ kc_read_pem(const char *path, const char *what, const char *owner,
 	kubeconfig_display_path(path, disp, sizeof(disp));
 	r = kc_read_file(path, KUBECONFIG_MAX_PEM_BYTES, &buf, &len);
 	if (r < 0) {
-		kc_errf(err, errlen, "cannot read %s %s of %s: %s", what, disp,
-		    owner, r == -EFBIG ? "larger than 1 MiB" : strerror(-r));
+		errbuf_set(err, errlen, "cannot read %s %s of %s: %s", what,
+		    disp, owner,
+		    r == -EFBIG ? "larger than 1 MiB" : strerror(-r));
 		return r;
 	}
 	if (!kc_has_pem((unsigned char *)buf, len)) {
-		kc_errf(err, errlen, "%s %s of %s holds no PEM data", what,
+		errbuf_set(err, errlen, "%s %s of %s holds no PEM data", what,
 		    disp, owner);
 		kc_wipe_free(buf, len);
 		return -EINVAL;
@@ -1742,7 +1729,7 @@ kc_pem_field(const unsigned char *data, size_t data_len, const char *file,
 
 	if (data != NULL) {
 		if (!kc_has_pem(data, data_len)) {
-			kc_errf(err, errlen,
+			errbuf_set(err, errlen,
 			    "%s-data of %s holds no PEM data (expected the base64 of a PEM file)",
 			    what, owner);
 			return -EINVAL;
@@ -1796,38 +1783,38 @@ kc_exec_validate(const struct kubeconfig_exec *e, const char *owner, char *err,
     size_t errlen)
 {
 	if (e->command == NULL) {
-		kc_errf(err, errlen, "%s: exec has no 'command'", owner);
+		errbuf_set(err, errlen, "%s: exec has no 'command'", owner);
 		return -EINVAL;
 	}
 	if (e->api_version == NULL) {
-		kc_errf(err, errlen, "%s: exec has no 'apiVersion' (use %s)",
+		errbuf_set(err, errlen, "%s: exec has no 'apiVersion' (use %s)",
 		    owner, KUBECONFIG_EXEC_V1);
 		return -EINVAL;
 	}
 	if (strcmp(e->api_version, "client.authentication.k8s.io/v1alpha1") ==
 	    0) {
-		kc_errf(err, errlen,
+		errbuf_set(err, errlen,
 		    "%s: exec apiVersion %s is no longer supported; update the plugin and use %s",
 		    owner, e->api_version, KUBECONFIG_EXEC_V1);
 		return -EINVAL;
 	}
 	if (strcmp(e->api_version, KUBECONFIG_EXEC_V1) != 0 &&
 	    strcmp(e->api_version, KUBECONFIG_EXEC_V1BETA1) != 0) {
-		kc_errf(err, errlen,
+		errbuf_set(err, errlen,
 		    "%s: exec apiVersion \"%s\" is not one of %s, %s", owner,
 		    e->api_version, KUBECONFIG_EXEC_V1,
 		    KUBECONFIG_EXEC_V1BETA1);
 		return -EINVAL;
 	}
 	if (e->interactive_mode == KUBECONFIG_INTERACTIVE_INVALID) {
-		kc_errf(err, errlen,
+		errbuf_set(err, errlen,
 		    "%s: exec interactiveMode must be Never, IfAvailable or Always",
 		    owner);
 		return -EINVAL;
 	}
 	if (e->interactive_mode == KUBECONFIG_INTERACTIVE_UNSET &&
 	    strcmp(e->api_version, KUBECONFIG_EXEC_V1) == 0) {
-		kc_errf(err, errlen,
+		errbuf_set(err, errlen,
 		    "%s: exec interactiveMode is required for %s (Never, IfAvailable or Always)",
 		    owner, KUBECONFIG_EXEC_V1);
 		return -EINVAL;
@@ -1898,11 +1885,11 @@ kubeconfig_resolve(const struct kubeconfig *kc, const char *context,
 	kc_context_names(kc, names, sizeof(names));
 	if (name == NULL || *name == '\0') {
 		if (kc->n_files == 0) {
-			kc_errf(err, errlen,
+			errbuf_set(err, errlen,
 			    "no kubeconfig found: set KUBECONFIG, create ~/.kube/config (for example with your cloud's get-credentials command), or pass --kubeconfig");
 			return -ENOENT;
 		}
-		kc_errf(err, errlen,
+		errbuf_set(err, errlen,
 		    "no current context is set in %s; pass --context NAME or run `kubectl config use-context NAME`%s%s%s",
 		    files, kc->n_contexts ? " (contexts: " : "", names,
 		    kc->n_contexts ? ")" : "");
@@ -1910,7 +1897,7 @@ kubeconfig_resolve(const struct kubeconfig *kc, const char *context,
 	}
 	x = kubeconfig_find_context(kc, name);
 	if (x == NULL) {
-		kc_errf(err, errlen,
+		errbuf_set(err, errlen,
 		    "context \"%s\"%s is not defined in %s%s%s%s", name,
 		    context ? "" : " (the current context)",
 		    kc->n_files ? files : "any kubeconfig",
@@ -1921,12 +1908,12 @@ kubeconfig_resolve(const struct kubeconfig *kc, const char *context,
 	snprintf(xown, sizeof(xown), "context \"%s\" (%s:%u)", x->name,
 	    x->origin.file, x->origin.line);
 	if (x->cluster == NULL) {
-		kc_errf(err, errlen, "%s names no cluster", xown);
+		errbuf_set(err, errlen, "%s names no cluster", xown);
 		return -EINVAL;
 	}
 	c = kubeconfig_find_cluster(kc, x->cluster);
 	if (c == NULL) {
-		kc_errf(err, errlen,
+		errbuf_set(err, errlen,
 		    "%s refers to cluster \"%s\", which is not defined in %s",
 		    xown, x->cluster, files);
 		return -ENOENT;
@@ -1934,12 +1921,12 @@ kubeconfig_resolve(const struct kubeconfig *kc, const char *context,
 	snprintf(cown, sizeof(cown), "cluster \"%s\" (%s:%u)", c->name,
 	    c->origin.file, c->origin.line);
 	if (c->server == NULL) {
-		kc_errf(err, errlen, "%s has no server", cown);
+		errbuf_set(err, errlen, "%s has no server", cown);
 		return -EINVAL;
 	}
 	if (c->insecure_skip_tls_verify &&
 	    (c->ca_data != NULL || c->ca_file != NULL)) {
-		kc_errf(err, errlen,
+		errbuf_set(err, errlen,
 		    "%s sets insecure-skip-tls-verify together with a certificate authority; remove one of them",
 		    cown);
 		return -EINVAL;
@@ -1947,7 +1934,7 @@ kubeconfig_resolve(const struct kubeconfig *kc, const char *context,
 	if (x->user != NULL) {
 		u = kubeconfig_find_user(kc, x->user);
 		if (u == NULL) {
-			kc_errf(err, errlen,
+			errbuf_set(err, errlen,
 			    "%s refers to user \"%s\", which is not defined in %s",
 			    xown, x->user, files);
 			return -ENOENT;
@@ -1955,13 +1942,13 @@ kubeconfig_resolve(const struct kubeconfig *kc, const char *context,
 		snprintf(uown, sizeof(uown), "user \"%s\" (%s:%u)", u->name,
 		    u->origin.file, u->origin.line);
 		if (u->auth_provider != NULL && u->exec != NULL) {
-			kc_errf(err, errlen,
+			errbuf_set(err, errlen,
 			    "%s sets both auth-provider and exec; keep only exec",
 			    uown);
 			return -EINVAL;
 		}
 		if (u->auth_provider != NULL) {
-			kc_errf(err, errlen,
+			errbuf_set(err, errlen,
 			    "%s uses auth-provider \"%s\", which kubectl no longer supports; switch to an exec plugin (gke-gcloud-auth-plugin for GKE, kubelogin for AKS, `aws eks get-token` for EKS)",
 			    uown, u->auth_provider);
 			return -ENOTSUP;
@@ -2005,7 +1992,7 @@ kubeconfig_resolve(const struct kubeconfig *kc, const char *context,
 		bool has_key = u->client_key_data || u->client_key_file;
 
 		if (has_cert != has_key) {
-			kc_errf(err, errlen,
+			errbuf_set(err, errlen,
 			    "%s has a client %s but no client %s; set both client-certificate and client-key (or their -data forms)",
 			    uown, has_cert ? "certificate" : "key",
 			    has_cert ? "key" : "certificate");
@@ -2088,14 +2075,14 @@ kubeconfig_in_cluster(const char *sa_dir, struct kubeconfig_resolved **ret,
 	if (sa_dir == NULL)
 		sa_dir = KUBECONFIG_SA_DIR;
 	if (host == NULL || *host == '\0' || port == NULL || *port == '\0') {
-		kc_errf(err, errlen,
+		errbuf_set(err, errlen,
 		    "not running in a pod: KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT must be set");
 		return -ENXIO;
 	}
 	if (strlen(host) > 253 || strlen(port) > 5 ||
 	    strspn(port, "0123456789") != strlen(port) ||
 	    strpbrk(host, "/[]@ \t\r\n") != NULL) {
-		kc_errf(err, errlen,
+		errbuf_set(err, errlen,
 		    "KUBERNETES_SERVICE_HOST/PORT (%.64s, %.8s) do not form an address",
 		    host, port);
 		return -EINVAL;

@@ -17,7 +17,6 @@
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +30,7 @@
 #include <cjson/cJSON.h>
 #include <openssl/crypto.h>
 
+#include "common/errbuf.h"
 #include "common/log.h"
 
 extern char **environ;
@@ -44,21 +44,6 @@ struct kubeexec {
 	bool have_cred;
 	unsigned runs;
 };
-
-static void kx_errf(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-kx_errf(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static void
 kx_wipe_str(char *s)
@@ -174,7 +159,7 @@ kx_opt_string(
 	if (j == NULL || cJSON_IsNull(j))
 		return 0;
 	if (!cJSON_IsString(j)) {
-		kx_errf(err, errlen, "status.%s is not a string", name);
+		errbuf_set(err, errlen, "status.%s is not a string", name);
 		return -EPROTO;
 	}
 	if (j->valuestring[0] == '\0')
@@ -195,13 +180,13 @@ kubeexec_parse(const char *api_version, const char *buf, size_t len,
 	int r = -EPROTO;
 
 	if (len > KUBEEXEC_MAX_OUTPUT) {
-		kx_errf(err, errlen, "printed more than %u bytes",
+		errbuf_set(err, errlen, "printed more than %u bytes",
 		    KUBEEXEC_MAX_OUTPUT);
 		return -EMSGSIZE;
 	}
 	root = cJSON_ParseWithLength(buf, len);
 	if (root == NULL || !cJSON_IsObject(root)) {
-		kx_errf(err, errlen,
+		errbuf_set(err, errlen,
 		    "printed something that is not an ExecCredential (JSON): \"%s\"",
 		    kx_excerpt(ex, sizeof(ex), buf, len));
 		goto out;
@@ -210,12 +195,12 @@ kubeexec_parse(const char *api_version, const char *buf, size_t len,
 	kind = cJSON_GetObjectItemCaseSensitive(root, "kind");
 	if (!cJSON_IsString(kind) ||
 	    strcmp(kind->valuestring, "ExecCredential") != 0) {
-		kx_errf(err, errlen,
+		errbuf_set(err, errlen,
 		    "printed JSON whose kind is not ExecCredential");
 		goto out;
 	}
 	if (!cJSON_IsString(av) || strcmp(av->valuestring, api_version) != 0) {
-		kx_errf(err, errlen,
+		errbuf_set(err, errlen,
 		    "is configured to use API version %s, but it returned version %s",
 		    api_version,
 		    cJSON_IsString(av) ? log_escape(ex, 96, av->valuestring,
@@ -225,11 +210,12 @@ kubeexec_parse(const char *api_version, const char *buf, size_t len,
 	}
 	status = cJSON_GetObjectItemCaseSensitive(root, "status");
 	if (status == NULL || cJSON_IsNull(status)) {
-		kx_errf(err, errlen, "did not return a status field");
+		errbuf_set(err, errlen, "did not return a status field");
 		goto out;
 	}
 	if (!cJSON_IsObject(status)) {
-		kx_errf(err, errlen, "returned a status that is not an object");
+		errbuf_set(
+		    err, errlen, "returned a status that is not an object");
 		goto out;
 	}
 	if ((r = kx_opt_string(status, "token", &c.token, err, errlen)) < 0 ||
@@ -240,14 +226,14 @@ kubeexec_parse(const char *api_version, const char *buf, size_t len,
 		goto out;
 	r = -EPROTO;
 	if ((c.client_cert_pem == NULL) != (c.client_key_pem == NULL)) {
-		kx_errf(err, errlen,
+		errbuf_set(err, errlen,
 		    "returned a client %s without a client %s (clientCertificateData and clientKeyData go together)",
 		    c.client_cert_pem ? "certificate" : "key",
 		    c.client_cert_pem ? "key" : "certificate");
 		goto out;
 	}
 	if (c.token == NULL && c.client_cert_pem == NULL) {
-		kx_errf(err, errlen,
+		errbuf_set(err, errlen,
 		    "returned neither a token nor a client certificate and key");
 		goto out;
 	}
@@ -255,7 +241,7 @@ kubeexec_parse(const char *api_version, const char *buf, size_t len,
 	if (exp != NULL && !cJSON_IsNull(exp)) {
 		if (!cJSON_IsString(exp) ||
 		    kubeexec_parse_time(exp->valuestring, &c.expiry) < 0) {
-			kx_errf(err, errlen,
+			errbuf_set(err, errlen,
 			    "returned an expirationTimestamp that is not an RFC 3339 time");
 			goto out;
 		}
@@ -678,7 +664,7 @@ kx_run_plugin(struct kubeexec *x, char *err, size_t errlen)
 		break;
 	case KUBECONFIG_INTERACTIVE_ALWAYS:
 		if (!tty) {
-			kx_errf(err, errlen,
+			errbuf_set(err, errlen,
 			    "%s needs a terminal (interactiveMode: Always) but standard input is not one; run the command from a terminal",
 			    who);
 			return -ENOTTY;
@@ -693,7 +679,7 @@ kx_run_plugin(struct kubeexec *x, char *err, size_t errlen)
 	if (r == -ENOMEM)
 		return r;
 	if (r < 0) {
-		kx_errf(err, errlen, "%s %s%s%s", who,
+		errbuf_set(err, errlen, "%s %s%s%s", who,
 		    strchr(e->command, '/') ? "cannot be run: "
 		                            : "was not found on PATH",
 		    strchr(e->command, '/') ? strerror(-r) : "",
@@ -727,18 +713,18 @@ kx_run_plugin(struct kubeexec *x, char *err, size_t errlen)
 	x->runs++;
 	r = kx_spawn(path, argv, env, interactive, timeout, &run);
 	if (r < 0) {
-		kx_errf(
+		errbuf_set(
 		    err, errlen, "%s: cannot start it: %s", who, strerror(-r));
 		goto out;
 	}
 	if (run.exec_errno != 0) {
-		kx_errf(err, errlen, "%s: cannot execute %s: %s", who, path,
+		errbuf_set(err, errlen, "%s: cannot execute %s: %s", who, path,
 		    strerror(run.exec_errno));
 		r = -ENOENT;
 		goto out;
 	}
 	if (run.timed_out) {
-		kx_errf(err, errlen,
+		errbuf_set(err, errlen,
 		    "%s did not finish within %.1f s and was killed%s%s", who,
 		    timeout / 1000.0, run.err_len ? "; it said: " : "",
 		    kx_stderr_tail(&run, tail, sizeof(tail)));
@@ -746,21 +732,21 @@ kx_run_plugin(struct kubeexec *x, char *err, size_t errlen)
 		goto out;
 	}
 	if (run.too_big) {
-		kx_errf(err, errlen, "%s printed more than %u bytes", who,
+		errbuf_set(err, errlen, "%s printed more than %u bytes", who,
 		    KUBEEXEC_MAX_OUTPUT);
 		r = -EMSGSIZE;
 		goto out;
 	}
 	if (WIFSIGNALED(run.status)) {
-		kx_errf(err, errlen, "%s was killed by signal %d%s%s", who,
+		errbuf_set(err, errlen, "%s was killed by signal %d%s%s", who,
 		    WTERMSIG(run.status), run.err_len ? "; it said: " : "",
 		    kx_stderr_tail(&run, tail, sizeof(tail)));
 		r = -EIO;
 		goto out;
 	}
 	if (!WIFEXITED(run.status) || WEXITSTATUS(run.status) != 0) {
-		kx_errf(err, errlen, "%s failed with exit status %d%s%s", who,
-		    WIFEXITED(run.status) ? WEXITSTATUS(run.status) : -1,
+		errbuf_set(err, errlen, "%s failed with exit status %d%s%s",
+		    who, WIFEXITED(run.status) ? WEXITSTATUS(run.status) : -1,
 		    run.err_len ? ": " : "",
 		    kx_stderr_tail(&run, tail, sizeof(tail)));
 		r = -EIO;
@@ -772,7 +758,7 @@ kx_run_plugin(struct kubeexec *x, char *err, size_t errlen)
 	r = kubeexec_parse(
 	    e->api_version, run.out, run.out_len, &c, tail, sizeof(tail));
 	if (r < 0) {
-		kx_errf(err, errlen, "%s %s", who, tail);
+		errbuf_set(err, errlen, "%s %s", who, tail);
 		goto out;
 	}
 	kubeexec_cred_clear(&x->cred);

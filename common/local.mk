@@ -4,6 +4,7 @@ common_libcommon_a_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(LIBEVENT_OPENSSL_C
 common_libcommon_a_SOURCES = \
 	common/log.h common/log.c \
 	common/addr.h common/addr.c \
+	common/errbuf.h common/errbuf.c \
 	common/mux.h common/mux.c \
 	common/framebuf.h common/framebuf.c \
 	common/tls.h common/tls.c \

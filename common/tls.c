@@ -30,7 +30,6 @@
 #include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,6 +46,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
+#include "common/errbuf.h"
 #include "common/log.h"
 
 #define TLS_MAX_CERT_FILE (1024 * 1024) /* a PEM bundle; ours is ~1 KiB */
@@ -115,21 +115,6 @@ tls_conn_info_of(const SSL *ssl)
 	if (ssl == NULL || tls_ssl_idx < 0)
 		return NULL;
 	return SSL_get_ex_data(ssl, tls_ssl_idx);
-}
-
-static void tls_errf(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-tls_errf(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
 }
 
 /* The reason text of the first queued OpenSSL error, draining the queue
@@ -355,19 +340,20 @@ tls_read_file(const char *path, const char *dir, size_t max,
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		r = -errno;
-		tls_errf(err, errlen,
+		errbuf_set(err, errlen,
 		    "cannot read %s: %s; create certificates with `telepod certs create --out %s`",
 		    path, strerror(-r), dir);
 		return r;
 	}
 	if (fstat(fd, &st) < 0) {
 		r = -errno;
-		tls_errf(err, errlen, "cannot read %s: %s", path, strerror(-r));
+		errbuf_set(
+		    err, errlen, "cannot read %s: %s", path, strerror(-r));
 		goto out;
 	}
 	if (!S_ISREG(st.st_mode) || st.st_size > (off_t)max) {
 		r = -EFBIG;
-		tls_errf(err, errlen,
+		errbuf_set(err, errlen,
 		    "cannot read %s: not a regular file of at most %zu bytes",
 		    path, max);
 		goto out;
@@ -376,7 +362,7 @@ tls_read_file(const char *path, const char *dir, size_t max,
 	buf = malloc(max + 1);
 	if (buf == NULL) {
 		r = -ENOMEM;
-		tls_errf(err, errlen, "cannot read %s: out of memory", path);
+		errbuf_set(err, errlen, "cannot read %s: out of memory", path);
 		goto out;
 	}
 	for (;;) {
@@ -386,7 +372,7 @@ tls_read_file(const char *path, const char *dir, size_t max,
 			continue;
 		if (n < 0) {
 			r = -errno;
-			tls_errf(err, errlen, "cannot read %s: %s", path,
+			errbuf_set(err, errlen, "cannot read %s: %s", path,
 			    strerror(-r));
 			goto out;
 		}
@@ -395,7 +381,7 @@ tls_read_file(const char *path, const char *dir, size_t max,
 		len += (size_t)n;
 		if (len > max) {
 			r = -EFBIG;
-			tls_errf(err, errlen,
+			errbuf_set(err, errlen,
 			    "cannot read %s: larger than %zu bytes", path, max);
 			goto out;
 		}
@@ -436,7 +422,7 @@ tls_load_ca(SSL_CTX *ctx, struct tls_ctx_info *info, char *err, size_t errlen)
 	b = BIO_new_mem_buf(data, (int)len);
 	if (b == NULL) {
 		r = -ENOMEM;
-		tls_errf(err, errlen, "cannot read %s: out of memory", path);
+		errbuf_set(err, errlen, "cannot read %s: out of memory", path);
 		goto out;
 	}
 	while (n < TLS_MAX_CA_CERTS &&
@@ -448,7 +434,7 @@ tls_load_ca(SSL_CTX *ctx, struct tls_ctx_info *info, char *err, size_t errlen)
 		X509_free(x);
 		if (!ok) {
 			r = -EIO;
-			tls_errf(err, errlen, "cannot use %s: %s", path,
+			errbuf_set(err, errlen, "cannot use %s: %s", path,
 			    tls_ossl_reason(reason, sizeof(reason)));
 			goto out;
 		}
@@ -458,7 +444,7 @@ tls_load_ca(SSL_CTX *ctx, struct tls_ctx_info *info, char *err, size_t errlen)
 	ERR_clear_error();
 	if (n == 0) {
 		r = -EINVAL;
-		tls_errf(err, errlen,
+		errbuf_set(err, errlen,
 		    "%s holds no PEM certificate; create certificates with `telepod certs create --out %s`",
 		    path, info->dir);
 		goto out;
@@ -540,7 +526,7 @@ tls_load_identity(SSL_CTX *ctx, const struct tls_ctx_info *info,
 	leaf = PEM_read_bio_X509(b, NULL, NULL, NULL);
 	if (leaf == NULL) {
 		r = -EINVAL;
-		tls_errf(err, errlen,
+		errbuf_set(err, errlen,
 		    "%s is not a PEM certificate (%s); create certificates with `telepod certs create --out %s`",
 		    crt_path, tls_ossl_reason(reason, sizeof(reason)),
 		    info->dir);
@@ -548,7 +534,7 @@ tls_load_identity(SSL_CTX *ctx, const struct tls_ctx_info *info,
 	}
 	if (SSL_CTX_use_certificate(ctx, leaf) != 1) {
 		r = -EINVAL;
-		tls_errf(err, errlen, "cannot use %s: %s", crt_path,
+		errbuf_set(err, errlen, "cannot use %s: %s", crt_path,
 		    tls_ossl_reason(reason, sizeof(reason)));
 		goto out;
 	}
@@ -558,7 +544,7 @@ tls_load_identity(SSL_CTX *ctx, const struct tls_ctx_info *info,
 		if (SSL_CTX_add0_chain_cert(ctx, x) != 1) {
 			X509_free(x);
 			r = -EINVAL;
-			tls_errf(err, errlen, "cannot use %s: %s", crt_path,
+			errbuf_set(err, errlen, "cannot use %s: %s", crt_path,
 			    tls_ossl_reason(reason, sizeof(reason)));
 			goto out;
 		}
@@ -584,7 +570,7 @@ tls_load_identity(SSL_CTX *ctx, const struct tls_ctx_info *info,
 	key = PEM_read_bio_PrivateKey(b, NULL, tls_no_password, NULL);
 	if (key == NULL) {
 		r = -EINVAL;
-		tls_errf(err, errlen,
+		errbuf_set(err, errlen,
 		    "%s is not an unencrypted PEM private key (%s); create certificates with `telepod certs create --out %s`",
 		    key_path, tls_ossl_reason(reason, sizeof(reason)),
 		    info->dir);
@@ -593,7 +579,7 @@ tls_load_identity(SSL_CTX *ctx, const struct tls_ctx_info *info,
 	if (SSL_CTX_use_PrivateKey(ctx, key) != 1 ||
 	    SSL_CTX_check_private_key(ctx) != 1) {
 		r = -EINVAL;
-		tls_errf(err, errlen,
+		errbuf_set(err, errlen,
 		    "%s does not belong to %s (%s); copy both from the same `telepod certs create --out DIR`",
 		    key_path, crt_path,
 		    tls_ossl_reason(reason, sizeof(reason)));
@@ -604,7 +590,7 @@ tls_load_identity(SSL_CTX *ctx, const struct tls_ctx_info *info,
 	goto out;
 nomem:
 	r = -ENOMEM;
-	tls_errf(err, errlen, "cannot load %s: out of memory", crt_path);
+	errbuf_set(err, errlen, "cannot load %s: out of memory", crt_path);
 out:
 	EVP_PKEY_free(key);
 	X509_free(leaf);
@@ -638,18 +624,18 @@ tls_ctx_new(bool server, const char *dir, const char *server_name,
 	int r;
 
 	if (dir == NULL || dir[0] == '\0' || strlen(dir) >= PATH_MAX - 16) {
-		tls_errf(err, errlen, "no usable TLS directory given");
+		errbuf_set(err, errlen, "no usable TLS directory given");
 		return -EINVAL;
 	}
 	if (!server &&
 	    (server_name[0] == '\0' || strlen(server_name) > TLS_MAX_NAME)) {
-		tls_errf(err, errlen,
+		errbuf_set(err, errlen,
 		    "the server name must have 1 to %d characters",
 		    TLS_MAX_NAME);
 		return -EINVAL;
 	}
 	if (!tls_init()) {
-		tls_errf(err, errlen, "cannot set up TLS: %s",
+		errbuf_set(err, errlen, "cannot set up TLS: %s",
 		    tls_ossl_reason(reason, sizeof(reason)));
 		return -ENOMEM;
 	}
@@ -657,7 +643,7 @@ tls_ctx_new(bool server, const char *dir, const char *server_name,
 	ctx = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
 	if (info == NULL || ctx == NULL) {
 		r = -ENOMEM;
-		tls_errf(err, errlen, "cannot set up TLS: %s",
+		errbuf_set(err, errlen, "cannot set up TLS: %s",
 		    tls_ossl_reason(reason, sizeof(reason)));
 		goto out;
 	}
@@ -668,7 +654,7 @@ tls_ctx_new(bool server, const char *dir, const char *server_name,
 		    server_name);
 	if (!SSL_CTX_set_ex_data(ctx, tls_ctx_idx, info)) {
 		r = -ENOMEM;
-		tls_errf(err, errlen, "cannot set up TLS: out of memory");
+		errbuf_set(err, errlen, "cannot set up TLS: out of memory");
 		goto out;
 	}
 	ci = info;
@@ -677,7 +663,8 @@ tls_ctx_new(bool server, const char *dir, const char *server_name,
 	if (!SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) ||
 	    !SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION)) {
 		r = -EIO;
-		tls_errf(err, errlen, "cannot restrict TLS to version 1.3: %s",
+		errbuf_set(err, errlen,
+		    "cannot restrict TLS to version 1.3: %s",
 		    tls_ossl_reason(reason, sizeof(reason)));
 		goto out;
 	}
@@ -700,7 +687,8 @@ tls_ctx_new(bool server, const char *dir, const char *server_name,
 	if (!X509_VERIFY_PARAM_set_purpose(param,
 	        server ? X509_PURPOSE_SSL_CLIENT : X509_PURPOSE_SSL_SERVER)) {
 		r = -EIO;
-		tls_errf(err, errlen, "cannot set the certificate purpose: %s",
+		errbuf_set(err, errlen,
+		    "cannot set the certificate purpose: %s",
 		    tls_ossl_reason(reason, sizeof(reason)));
 		goto out;
 	}
@@ -715,7 +703,7 @@ tls_ctx_new(bool server, const char *dir, const char *server_name,
 			ok = X509_VERIFY_PARAM_set1_host(param, server_name, 0);
 		if (!ok) {
 			r = -EINVAL;
-			tls_errf(err, errlen,
+			errbuf_set(err, errlen,
 			    "cannot use the server name \"%s\": %s",
 			    ci->server_name,
 			    tls_ossl_reason(reason, sizeof(reason)));

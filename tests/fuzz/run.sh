@@ -30,7 +30,7 @@ fuzz_socks5  | client/socks5.c |
 fuzz_dnswire | client/dnswire.c |
 fuzz_ctl     | client/ctl.c common/log.c | libevent libcjson
 fuzz_pkt     | client/pkt.c |
-fuzz_kubeconfig | common/kubeconfig.c common/kubeexec.c common/kube.c common/log.c | yaml-0.1 libcjson libcurl libcrypto
+fuzz_kubeconfig | common/kubeconfig.c common/kubeexec.c common/kube.c common/log.c common/errbuf.c | yaml-0.1 libcjson libcurl libcrypto
 '
 
 CC=${FUZZ_CC:-clang}

@@ -11,6 +11,12 @@ tests_unit_test_addr_SOURCES = tests/unit/test_addr.c
 tests_unit_test_addr_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_addr_LDADD = $(TEST_LIBS)
 
+check_PROGRAMS += tests/unit/test_errbuf
+TESTS += tests/unit/test_errbuf
+tests_unit_test_errbuf_SOURCES = tests/unit/test_errbuf.c
+tests_unit_test_errbuf_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_errbuf_LDADD = $(TEST_LIBS)
+
 check_PROGRAMS += tests/unit/test_certs
 TESTS += tests/unit/test_certs
 tests_unit_test_certs_SOURCES = tests/unit/test_certs.c
