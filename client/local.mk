@@ -13,6 +13,7 @@ client_libtelepodd_a_SOURCES = \
 	client/daemon.h client/daemon.c \
 	client/cidr.h client/cidr.c \
 	client/tun.h client/tun-linux.c \
+	client/nlerr-linux.h client/nlerr-linux.c \
 	client/route.h client/route.c client/route-linux.c \
 	client/netstate.h client/netstate.c \
 	client/vpn.h client/vpn.c

@@ -19,44 +19,9 @@
 #include <netlink/route/link.h>
 #include <netlink/route/route.h>
 
+#include "client/nlerr-linux.h"
 #include "common/errbuf.h"
 #include "common/log.h"
-
-/* libnl's NLE_* (negative) as a negative errno. */
-static int
-route_nl_errno(int nlerr)
-{
-	switch (nlerr < 0 ? -nlerr : nlerr) {
-	case NLE_EXIST:
-		return -EEXIST;
-	case NLE_PERM:
-		return -EPERM;
-	case NLE_NOACCESS:
-		return -EACCES;
-	case NLE_OBJ_NOTFOUND:
-		return -ENOENT;
-	case NLE_NODEV:
-		return -ENODEV;
-	case NLE_NOMEM:
-		return -ENOMEM;
-	case NLE_BUSY:
-		return -EBUSY;
-	case NLE_INVAL:
-		return -EINVAL;
-	case NLE_RANGE:
-		return -ERANGE;
-	case NLE_AF_NOSUPPORT:
-		return -EAFNOSUPPORT;
-	case NLE_OPNOTSUPP:
-		return -EOPNOTSUPP;
-	case NLE_NOADDR:
-		return -EADDRNOTAVAIL;
-	case NLE_AGAIN:
-		return -EAGAIN;
-	default:
-		return -EIO;
-	}
-}
 
 static struct nl_sock *
 route_connect(char *err, size_t errlen, int *ret_r)
@@ -74,7 +39,7 @@ route_connect(char *err, size_t errlen, int *ret_r)
 		errbuf_set(err, errlen, "cannot open a netlink socket: %s",
 		    nl_geterror(r));
 		nl_socket_free(sk);
-		*ret_r = route_nl_errno(r);
+		*ret_r = nlerr_to_errno(r);
 		return NULL;
 	}
 	return sk;
@@ -174,7 +139,7 @@ route_list(struct route_entry **ret, size_t *ret_n, char *err, size_t errlen)
 	if (r < 0) {
 		errbuf_set(err, errlen, "cannot read the routing table: %s",
 		    nl_geterror(r));
-		r = route_nl_errno(r);
+		r = nlerr_to_errno(r);
 		goto out;
 	}
 	/* Names only make the sentences readable: go on without them. */
@@ -318,7 +283,7 @@ route_add(int ifindex, const struct cidr *dst, const struct cidr *src,
 	}
 	r = rtnl_route_add(sk, rt, NLM_F_EXCL);
 	if (r < 0) {
-		int e = route_nl_errno(r);
+		int e = nlerr_to_errno(r);
 
 		if (e == -EEXIST)
 			errbuf_set(err, errlen,
@@ -352,7 +317,7 @@ route_delete_obj(
 	r = rtnl_route_delete(sk, rt, 0);
 	if (r >= 0)
 		return 0;
-	r = route_nl_errno(r);
+	r = nlerr_to_errno(r);
 	/* ESRCH (IPv4) and ENOENT (IPv6) say "no such route"; ENODEV the
 	 * link went first, taking its routes along. */
 	if (r == -ENOENT || r == -ENODEV)
@@ -411,7 +376,7 @@ route_del_ours(int ifindex, char *err, size_t errlen)
 	if (r < 0) {
 		errbuf_set(err, errlen, "cannot read the routing table: %s",
 		    nl_geterror(r));
-		r = route_nl_errno(r);
+		r = nlerr_to_errno(r);
 		goto out;
 	}
 	for (o = nl_cache_get_first(routes); o != NULL;

@@ -32,6 +32,7 @@
 #include <netlink/route/link.h>
 #include <netlink/route/link/inet6.h>
 
+#include "client/nlerr-linux.h"
 #include "common/errbuf.h"
 #include "common/log.h"
 
@@ -50,43 +51,6 @@ struct tun_dev {
 	struct cidr addr6;
 	char name[TUN_NAME_MAX];
 };
-
-/* libnl's NLE_* (negative) as a negative errno. */
-static int
-tun_nl_errno(int nlerr)
-{
-	switch (nlerr < 0 ? -nlerr : nlerr) {
-	case NLE_EXIST:
-		return -EEXIST;
-	case NLE_PERM:
-		return -EPERM;
-	case NLE_NOACCESS:
-		return -EACCES;
-	case NLE_OBJ_NOTFOUND:
-		return -ENOENT;
-	case NLE_NODEV:
-		return -ENODEV;
-	case NLE_NOMEM:
-		return -ENOMEM;
-	case NLE_BUSY:
-		return -EBUSY;
-	case NLE_INVAL:
-	case NLE_MSGTYPE_NOSUPPORT:
-		return -EINVAL;
-	case NLE_RANGE:
-		return -ERANGE;
-	case NLE_AF_NOSUPPORT:
-		return -EAFNOSUPPORT;
-	case NLE_OPNOTSUPP:
-		return -EOPNOTSUPP;
-	case NLE_NOADDR:
-		return -EADDRNOTAVAIL;
-	case NLE_AGAIN:
-		return -EAGAIN;
-	default:
-		return -EIO;
-	}
-}
 
 void
 tun_config_init(struct tun_config *cfg)
@@ -173,7 +137,7 @@ tun_add_addr(struct nl_sock *sk, const struct tun_dev *dev,
 fail:
 	errbuf_set(err, errlen, "cannot add the address %s to %s: %s",
 	    cidr_format(c, text, sizeof(text)), dev->name, nl_geterror(r));
-	r = tun_nl_errno(r);
+	r = nlerr_to_errno(r);
 out:
 	nl_addr_put(local);
 	rtnl_addr_put(a);
@@ -192,13 +156,13 @@ tun_configure(struct tun_dev *dev, char *err, size_t errlen)
 	if (sk == NULL) {
 		errbuf_set(err, errlen, "cannot open a netlink socket: %s",
 		    nl_geterror(r));
-		return tun_nl_errno(r);
+		return nlerr_to_errno(r);
 	}
 	r = rtnl_link_get_kernel(sk, dev->ifindex, NULL, &orig);
 	if (r < 0) {
 		errbuf_set(err, errlen, "cannot read the link %s back: %s",
 		    dev->name, nl_geterror(r));
-		r = tun_nl_errno(r);
+		r = nlerr_to_errno(r);
 		goto out;
 	}
 	/* Before the link is up, or the kernel makes a link-local address
@@ -243,7 +207,7 @@ tun_configure(struct tun_dev *dev, char *err, size_t errlen)
 		errbuf_set(err, errlen,
 		    "cannot set the MTU of %s to %u and bring it up: %s",
 		    dev->name, dev->mtu, nl_geterror(r));
-		r = tun_nl_errno(r);
+		r = nlerr_to_errno(r);
 		goto out;
 	}
 	r = 0;
@@ -523,11 +487,11 @@ tun_delete_stale(const char *name, int ifindex, char *err, size_t errlen)
 	if (sk == NULL) {
 		errbuf_set(err, errlen, "cannot open a netlink socket: %s",
 		    nl_geterror(r));
-		return tun_nl_errno(r);
+		return nlerr_to_errno(r);
 	}
 	r = rtnl_link_get_kernel(sk, 0, name, &link);
 	if (r < 0) {
-		r = tun_nl_errno(r);
+		r = nlerr_to_errno(r);
 		if (r == -ENODEV || r == -ENOENT) {
 			r = 0; /* gone with its last fd: the usual case */
 			goto out;
@@ -550,7 +514,7 @@ tun_delete_stale(const char *name, int ifindex, char *err, size_t errlen)
 	if (r < 0) {
 		errbuf_set(err, errlen, "cannot delete the link %s: %s", name,
 		    nl_geterror(r));
-		r = tun_nl_errno(r);
+		r = nlerr_to_errno(r);
 		if (r == -ENODEV)
 			r = 0;
 		goto out;

@@ -77,3 +77,9 @@ TESTS += tests/unit/test_tunstack
 tests_unit_test_tunstack_SOURCES = tests/unit/test_tunstack.c
 tests_unit_test_tunstack_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_tunstack_LDADD = client/libtelepodd.a $(TEST_LIBS)
+
+check_PROGRAMS += tests/unit/test_nlerr
+TESTS += tests/unit/test_nlerr
+tests_unit_test_nlerr_SOURCES = tests/unit/test_nlerr.c
+tests_unit_test_nlerr_CFLAGS = $(TEST_CFLAGS) $(LIBNL_CFLAGS)
+tests_unit_test_nlerr_LDADD = client/libtelepodd.a $(TEST_LIBS)
