@@ -663,24 +663,6 @@ static const struct cunit_test tests[] = {
     {"websocket codec", test_ws},
 };
 
-static int
-run(void)
-{
-	CU_pSuite suite;
-	unsigned failed;
-
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 99;
-	suite = CU_add_suite("fakeapi", NULL, NULL);
-	for (size_t i = 0; i < sizeof(tests) / sizeof(*tests); i++)
-		CU_add_test(suite, tests[i].name, tests[i].fn);
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
-	CU_cleanup_registry();
-	return failed ? 1 : 0;
-}
-
 int
 main(void)
 {
@@ -698,7 +680,8 @@ main(void)
 		fprintf(stderr, "%s\n", err);
 		return 1;
 	}
-	r = run();
+	r = cunit_run(
+	    "fakeapi", NULL, NULL, tests, sizeof(tests) / sizeof(*tests));
 	schema_set_free(schemas);
 	return r;
 }

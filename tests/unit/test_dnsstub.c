@@ -1076,8 +1076,6 @@ main(void)
 	    {"bad_queries", test_bad_queries},
 	    {"tcp_pipelined", test_tcp_pipelined},
 	};
-	CU_pSuite suite;
-	unsigned failed;
 	int r;
 
 	if (access(DNSMASQ_BIN, X_OK) != 0) {
@@ -1115,18 +1113,11 @@ main(void)
 		event_base_free(base);
 		return 99;
 	}
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 99;
-	suite = CU_add_suite("dnsstub", NULL, NULL);
-	for (size_t i = 0; i < sizeof(tests) / sizeof(*tests); i++)
-		CU_add_test(suite, tests[i].name, tests[i].fn);
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
-	CU_cleanup_registry();
+	r = cunit_run(
+	    "dnsstub", NULL, NULL, tests, sizeof(tests) / sizeof(*tests));
 	if (stub)
 		stub_stop();
 	dnsmasq_stop(&dm);
 	event_base_free(base);
-	return failed ? 1 : 0;
+	return r;
 }

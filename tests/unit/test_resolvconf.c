@@ -760,22 +760,14 @@ static const struct cunit_test tests[] = {
 int
 main(void)
 {
-	CU_pSuite suite;
-	unsigned failed;
+	int r;
 
 	log_init("test_resolvconf", LOG_LEVEL_WARN);
 	snprintf(dir, sizeof(dir), "/tmp/telepod-resolvconf-XXXXXX");
 	if (!mkdtemp(dir))
 		return 99;
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 99;
-	suite = CU_add_suite("resolvconf", NULL, NULL);
-	for (size_t i = 0; i < sizeof(tests) / sizeof(*tests); i++)
-		CU_add_test(suite, tests[i].name, tests[i].fn);
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
-	CU_cleanup_registry();
+	r = cunit_run(
+	    "resolvconf", NULL, NULL, tests, sizeof(tests) / sizeof(*tests));
 	{
 		char path[128];
 
@@ -786,7 +778,7 @@ main(void)
 	}
 	if (rmdir(dir) < 0) {
 		fprintf(stderr, "test_resolvconf: %s not empty\n", dir);
-		failed++;
+		r = 1;
 	}
-	return failed ? 1 : 0;
+	return r;
 }

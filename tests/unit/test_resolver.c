@@ -470,8 +470,6 @@ stop_dnsmasq(void)
 int
 main(void)
 {
-	CU_pSuite s;
-	unsigned failed;
 	int r;
 
 	if (!test_dnsmasq_available()) {
@@ -487,14 +485,6 @@ main(void)
 	}
 	atexit(stop_dnsmasq);
 	log_init("test_resolver", LOG_LEVEL_WARN);
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 99;
-	s = CU_add_suite("resolver", NULL, NULL);
-	for (size_t i = 0; i < sizeof(tests) / sizeof(*tests); i++)
-		CU_add_test(s, tests[i].name, tests[i].fn);
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
-	CU_cleanup_registry();
-	return failed ? 1 : 0;
+	return cunit_run(
+	    "resolver", NULL, NULL, tests, sizeof(tests) / sizeof(*tests));
 }

@@ -1038,8 +1038,6 @@ cleanup(void)
 int
 main(void)
 {
-	CU_pSuite s;
-	unsigned failed;
 	int r;
 
 	if (!test_dnsmasq_available()) {
@@ -1058,14 +1056,6 @@ main(void)
 	 * signal. */
 	signal(SIGPIPE, SIG_IGN);
 	log_init("test_server", LOG_LEVEL_INFO);
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 99;
-	s = CU_add_suite("server", NULL, NULL);
-	for (size_t i = 0; i < sizeof(tests) / sizeof(*tests); i++)
-		CU_add_test(s, tests[i].name, tests[i].fn);
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
-	CU_cleanup_registry();
-	return failed ? 1 : 0;
+	return cunit_run(
+	    "server", NULL, NULL, tests, sizeof(tests) / sizeof(*tests));
 }

@@ -843,19 +843,7 @@ static const struct cunit_test tests[] = {
 int
 main(void)
 {
-	CU_pSuite s;
-	unsigned failed;
-
 	signal(SIGPIPE, SIG_IGN);
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 99;
-	s = CU_add_suite("tls", suite_init, suite_clean);
-	for (size_t i = 0; i < sizeof(tests) / sizeof(*tests); i++)
-		CU_add_test(s, tests[i].name, tests[i].fn);
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed() +
-	         CU_get_number_of_suites_failed();
-	CU_cleanup_registry();
-	return failed ? 1 : 0;
+	return cunit_run("tls", suite_init, suite_clean, tests,
+	    sizeof(tests) / sizeof(*tests));
 }
