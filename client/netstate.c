@@ -23,6 +23,7 @@
 #include "client/route.h"
 #include "client/tun.h"
 #include "common/errbuf.h"
+#include "common/fileio.h"
 #include "common/log.h"
 
 /* Largest id a JSON number carries exactly. */
@@ -76,27 +77,6 @@ netstate_strcat(const char *a, const char *b)
 	memcpy(s, a, la);
 	memcpy(s + la, b, lb + 1);
 	return s;
-}
-
-/* fsync of the directory holding path, so a rename or unlink sticks. */
-static void
-netstate_sync_dir(const char *path)
-{
-	char dir[PATH_MAX];
-	const char *slash = strrchr(path, '/');
-	int fd;
-
-	if (slash == NULL)
-		snprintf(dir, sizeof(dir), ".");
-	else if (slash == path)
-		snprintf(dir, sizeof(dir), "/");
-	else
-		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return;
-	(void)fsync(fd);
-	close(fd);
 }
 
 /* Creates the last directory of path if missing (its parent must exist:
@@ -271,23 +251,6 @@ netstate_find(const struct netstate *ns, uint64_t id)
 	return -1;
 }
 
-static int
-netstate_write_all(int fd, const char *s, size_t len)
-{
-	size_t off = 0;
-
-	while (off < len) {
-		ssize_t w = write(fd, s + off, len - off);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return w < 0 ? -errno : -EIO;
-		off += (size_t)w;
-	}
-	return 0;
-}
-
 /* Makes the file say what memory holds; no records: no file. */
 static int
 netstate_save(struct netstate *ns, char *err, size_t errlen)
@@ -303,7 +266,7 @@ netstate_save(struct netstate *ns, char *err, size_t errlen)
 			    ns->path, strerror(-r));
 			return r;
 		}
-		netstate_sync_dir(ns->path);
+		(void)fileio_sync_dir(ns->path);
 		return 0;
 	}
 	doc = cJSON_CreateObject();
@@ -342,9 +305,9 @@ netstate_save(struct netstate *ns, char *err, size_t errlen)
 		    strerror(-r));
 		goto out;
 	}
-	r = netstate_write_all(fd, text, strlen(text));
+	r = fileio_write_all(fd, text, strlen(text));
 	if (r == 0)
-		r = netstate_write_all(fd, "\n", 1);
+		r = fileio_write_all(fd, "\n", 1);
 	if (r == 0 && fsync(fd) < 0)
 		r = -errno;
 	if (close(fd) < 0 && r == 0)
@@ -363,7 +326,7 @@ netstate_save(struct netstate *ns, char *err, size_t errlen)
 		unlink(ns->tmp_path);
 		goto out;
 	}
-	netstate_sync_dir(ns->path);
+	(void)fileio_sync_dir(ns->path);
 	r = 0;
 	goto out;
 nomem:
@@ -694,7 +657,7 @@ netstate_recover(struct netstate *ns, char *err, size_t errlen)
 		char *aside = netstate_strcat(ns->path, ".corrupt");
 
 		if (aside != NULL && rename(ns->path, aside) == 0) {
-			netstate_sync_dir(ns->path);
+			(void)fileio_sync_dir(ns->path);
 			errbuf_set(err, errlen,
 			    "%s is not a telepod state file (%s); moved it to %s; check `ip link` and `ip route` for leftovers of telepod (proto 126)",
 			    ns->path, why, aside);

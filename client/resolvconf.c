@@ -32,6 +32,7 @@
 #include <openssl/evp.h>
 
 #include "common/errbuf.h"
+#include "common/fileio.h"
 #include "common/log.h"
 
 #define RESOLVCONF_HASH_HEX   65 /* SHA-256 as hex, NUL */
@@ -447,25 +448,6 @@ resolvconf_parse_servers(
 
 /* --- files --- */
 
-static int
-resolvconf_write_all(int fd, const void *data, size_t len)
-{
-	const char *p = data;
-
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* Reads path (at most max bytes) into a fresh buffer (caller frees). */
 static int
 resolvconf_read(const char *path, size_t max, char **ret_buf, size_t *ret_len,
@@ -520,29 +502,6 @@ out:
 	return r;
 }
 
-static void
-resolvconf_sync_dir(const char *path)
-{
-	char dir[RESOLVCONF_MAX_PATH];
-	char *slash;
-	int fd;
-
-	if (resolvconf_copy(dir, sizeof(dir), path) < 0)
-		return;
-	slash = strrchr(dir, '/');
-	if (!slash)
-		strcpy(dir, ".");
-	else if (slash == dir)
-		dir[1] = '\0';
-	else
-		*slash = '\0';
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd >= 0) {
-		fsync(fd);
-		close(fd);
-	}
-}
-
 static int
 resolvconf_write_inplace(const char *path, const void *data, size_t len)
 {
@@ -551,7 +510,7 @@ resolvconf_write_inplace(const char *path, const void *data, size_t len)
 
 	if (fd < 0)
 		return -errno;
-	r = resolvconf_write_all(fd, data, len);
+	r = fileio_write_all(fd, data, len);
 	if (r == 0 && fsync(fd) < 0)
 		r = -errno;
 	if (close(fd) < 0 && r == 0)
@@ -577,7 +536,7 @@ resolvconf_write(const char *path, const void *data, size_t len, mode_t mode,
 			goto inplace;
 		return -errno;
 	}
-	r = resolvconf_write_all(fd, data, len);
+	r = fileio_write_all(fd, data, len);
 	if (r == 0 && fchmod(fd, mode & 07777) < 0)
 		r = -errno;
 	if (r == 0 && (uid != geteuid() || gid != getegid()) &&
@@ -596,7 +555,7 @@ resolvconf_write(const char *path, const void *data, size_t len, mode_t mode,
 			goto inplace;
 		return r;
 	}
-	resolvconf_sync_dir(path);
+	(void)fileio_sync_dir(path);
 	if (ret_inplace)
 		*ret_inplace = false;
 	return 0;

@@ -30,6 +30,7 @@
 #include <openssl/x509v3.h>
 
 #include "common/errbuf.h"
+#include "common/fileio.h"
 #include "common/log.h"
 
 #define CERTS_SERIAL_BYTES 16
@@ -347,27 +348,6 @@ out:
 	return r;
 }
 
-/* fsyncs the directory holding path so a rename survives a crash. */
-static void
-certs_sync_dir(const char *path)
-{
-	char dir[PATH_MAX];
-	const char *slash = strrchr(path, '/');
-	int fd;
-
-	if (slash == NULL)
-		snprintf(dir, sizeof(dir), ".");
-	else if (slash == path)
-		snprintf(dir, sizeof(dir), "/");
-	else
-		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return;
-	(void)fsync(fd);
-	close(fd);
-}
-
 /*
  * Writes len bytes to path through a temporary file created with mode
  * (never widened afterwards), then renames it into place; with no_clobber,
@@ -379,8 +359,6 @@ certs_write_file(const char *path, const void *data, size_t len, mode_t mode,
 {
 	char tmp[PATH_MAX];
 	unsigned int rnd = 0;
-	const char *p = data;
-	size_t off = 0;
 	int fd = -1, r, n;
 
 	(void)RAND_bytes((unsigned char *)&rnd, sizeof(rnd));
@@ -398,18 +376,11 @@ certs_write_file(const char *path, const void *data, size_t len, mode_t mode,
 		    err, errlen, "cannot create %s: %s", tmp, strerror(-r));
 		return r;
 	}
-	while (off < len) {
-		ssize_t w = write(fd, p + off, len - off);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			r = w < 0 ? -errno : -EIO;
-			errbuf_set(err, errlen, "cannot write %s: %s", tmp,
-			    strerror(-r));
-			goto fail;
-		}
-		off += (size_t)w;
+	r = fileio_write_all(fd, data, len);
+	if (r < 0) {
+		errbuf_set(
+		    err, errlen, "cannot write %s: %s", tmp, strerror(-r));
+		goto fail;
 	}
 	if (fsync(fd) < 0 || close(fd) < 0) {
 		fd = -1;
@@ -438,7 +409,7 @@ certs_write_file(const char *path, const void *data, size_t len, mode_t mode,
 		    err, errlen, "cannot replace %s: %s", path, strerror(-r));
 		goto fail;
 	}
-	certs_sync_dir(path);
+	(void)fileio_sync_dir(path);
 	return 0;
 fail:
 	if (fd >= 0)

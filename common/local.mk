@@ -5,6 +5,7 @@ common_libcommon_a_SOURCES = \
 	common/log.h common/log.c \
 	common/addr.h common/addr.c \
 	common/errbuf.h common/errbuf.c \
+	common/fileio.h common/fileio.c \
 	common/mux.h common/mux.c \
 	common/framebuf.h common/framebuf.c \
 	common/tls.h common/tls.c \

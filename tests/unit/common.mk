@@ -17,6 +17,12 @@ tests_unit_test_errbuf_SOURCES = tests/unit/test_errbuf.c
 tests_unit_test_errbuf_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_errbuf_LDADD = $(TEST_LIBS)
 
+check_PROGRAMS += tests/unit/test_fileio
+TESTS += tests/unit/test_fileio
+tests_unit_test_fileio_SOURCES = tests/unit/test_fileio.c
+tests_unit_test_fileio_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_fileio_LDADD = $(TEST_LIBS)
+
 check_PROGRAMS += tests/unit/test_certs
 TESTS += tests/unit/test_certs
 tests_unit_test_certs_SOURCES = tests/unit/test_certs.c
