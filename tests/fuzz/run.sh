@@ -31,6 +31,7 @@ fuzz_dnswire | client/dnswire.c |
 fuzz_ctl     | client/ctl.c common/log.c | libevent libcjson
 fuzz_pkt     | client/pkt.c |
 fuzz_kubeconfig | common/kubeconfig.c common/kubeexec.c common/kube.c common/log.c common/errbuf.c | yaml-0.1 libcjson libcurl libcrypto
+fuzz_ws      | common/ws.c common/log.c | libevent libevent_openssl libssl libcrypto
 '
 
 CC=${FUZZ_CC:-clang}
