@@ -24,3 +24,13 @@ common_libkube_a_SOURCES = \
 	common/kubeexec.h common/kubeexec.c \
 	common/kube.h common/kube.c
 KUBE_LIBS = common/libkube.a $(LIBCURL_LIBS) $(YAML_LIBS) $(CJSON_LIBS) $(OPENSSL_LIBS)
+
+# The WebSocket client and the port-forward listener (common/ws,
+# common/portforward): libevent code that reaches pods through the API
+# server. Link with $(KUBEPF_LIBS) before $(KUBE_LIBS) and $(COMMON_LIBS).
+noinst_LIBRARIES += common/libkubepf.a
+common_libkubepf_a_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(LIBEVENT_OPENSSL_CFLAGS) $(OPENSSL_CFLAGS) $(LIBCURL_CFLAGS) $(CJSON_CFLAGS)
+common_libkubepf_a_SOURCES = \
+	common/ws.h common/ws.c \
+	common/portforward.h common/portforward.c
+KUBEPF_LIBS = common/libkubepf.a
