@@ -5,3 +5,11 @@ TESTS += tests/unit/test_ws
 tests_unit_test_ws_SOURCES = tests/unit/test_ws.c
 tests_unit_test_ws_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_ws_LDADD = $(KUBEPF_LIBS) $(TEST_LIBS)
+
+# Against tests/fakeapi/fake-apiserver (skips when it or ../shared/k8s is
+# missing), with an echo server of its own behind the fake's port-forward.
+check_PROGRAMS += tests/unit/test_portforward_client
+TESTS += tests/unit/test_portforward_client
+tests_unit_test_portforward_client_SOURCES = tests/unit/test_portforward_client.c
+tests_unit_test_portforward_client_CFLAGS = $(TEST_CFLAGS) $(LIBCURL_CFLAGS)
+tests_unit_test_portforward_client_LDADD = $(KUBEPF_LIBS) $(KUBE_LIBS) $(TEST_LIBS)
