@@ -22,6 +22,7 @@
 
 #include "client/cliutil.h"
 #include "client/ctl.h"
+#include "client/kconnect.h"
 #include "common/certs.h"
 #include "common/log.h"
 
@@ -331,7 +332,7 @@ cli_quit(const struct cliutil_args *a)
 {
 	struct ctl_conn *conn = NULL;
 	cJSON *req = cli_req_new("quit"), *resp = NULL;
-	const cJSON *list, *it;
+	const cJSON *list = NULL, *it;
 	int rc, n = 0;
 
 	if (a->ns && !cJSON_AddStringToObject(req, "namespace", a->ns)) {
@@ -366,6 +367,22 @@ cli_quit(const struct cliutil_args *a)
 		rc = CLIUTIL_EXIT_NOT_CONNECTED;
 	}
 out:
+	/* A namespace connected through Kubernetes: end the user's
+	 * port-forward process too, once telepodd has let go of it. */
+	cJSON_ArrayForEach(it, list)
+	{
+		char err[512];
+
+		if (cJSON_IsString(it) &&
+		    kconnect_stop(it->valuestring, err, sizeof(err)) < 0)
+			cli_err(a, "%s", err);
+	}
+	if (a->ns != NULL && n == 0) {
+		char err[512];
+
+		if (kconnect_stop(a->ns, err, sizeof(err)) < 0)
+			cli_err(a, "%s", err);
+	}
 	cJSON_Delete(resp);
 	cJSON_Delete(req);
 	ctl_conn_free(conn);
@@ -674,6 +691,9 @@ main(int argc, char **argv)
 	char err[1024];
 
 	log_init("telepod", LOG_LEVEL_WARN);
+	/* connect without --server, and uninstall: through Kubernetes. */
+	if (kconnect_wants(argc, argv))
+		return kconnect_main(argc, argv);
 	if (cliutil_parse(
 	        argc, argv, getenv(CTL_SOCKET_ENV), &a, err, sizeof(err)) < 0) {
 		fprintf(stderr, "%s\n", err);

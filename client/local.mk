@@ -50,9 +50,28 @@ CLEANFILES += client/telepod-demo
 EXTRA_DIST += client/telepod-demo.sh
 client/telepod-demo: $(top_srcdir)/client/telepod-demo.sh
 	$(AM_V_GEN)$(MKDIR_P) client && cp $(top_srcdir)/client/telepod-demo.sh $@ && chmod +x $@
-client_telepod_LDADD = client/libcli.a client/libctl.a $(COMMON_LIBS)
+client_telepod_LDADD = client/libkconnect.a client/libcli.a client/libctl.a $(KUBEPF_LIBS) $(KUBE_LIBS) $(COMMON_LIBS)
 
 # The TUN packet path (docs/vpn-tcp.md): packet parsing and rewriting.
 client_libtelepodd_a_SOURCES += client/pkt.h client/pkt.c \
 	client/nat.h client/nat.c \
 	client/tunstack.h client/tunstack.c
+
+# The Kubernetes path of `telepod connect` and `telepod uninstall`
+# (client/kconnect, client/kmanifest), a library for the CLI and tests.
+# telepod-server's objects, packaging/kubernetes/*.yaml in apply order,
+# are compiled in by client/kmanifest-gen.sh.
+KMANIFEST_YAML = $(top_srcdir)/packaging/kubernetes/serviceaccount.yaml \
+	$(top_srcdir)/packaging/kubernetes/secret.yaml \
+	$(top_srcdir)/packaging/kubernetes/deployment.yaml \
+	$(top_srcdir)/packaging/kubernetes/service.yaml
+noinst_LIBRARIES += client/libkconnect.a
+client_libkconnect_a_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(OPENSSL_CFLAGS) $(CJSON_CFLAGS) $(YAML_CFLAGS) $(LIBCURL_CFLAGS)
+client_libkconnect_a_SOURCES = client/kconnect.h client/kconnect.c \
+	client/kmanifest.h client/kmanifest.c
+nodist_client_libkconnect_a_SOURCES = client/kmanifest-data.c
+client/kmanifest-data.c: $(KMANIFEST_YAML) $(top_srcdir)/client/kmanifest-gen.sh
+	$(AM_V_GEN)$(MKDIR_P) client && \
+	$(SHELL) $(top_srcdir)/client/kmanifest-gen.sh $(KMANIFEST_YAML) >$@.tmp && mv $@.tmp $@
+CLEANFILES += client/kmanifest-data.c
+EXTRA_DIST += client/kmanifest-gen.sh

@@ -7,3 +7,10 @@
 systemdunitdir = $(prefix)/lib/systemd/system
 dist_systemdunit_DATA = packaging/systemd/telepodd.service
 EXTRA_DIST += packaging/launchd/dev.telepod.telepodd.plist
+
+# telepod-server's Kubernetes objects; `telepod connect` compiles in the
+# same files (client/local.mk).
+kubernetesdir = $(pkgdatadir)/kubernetes
+dist_kubernetes_DATA = packaging/kubernetes/serviceaccount.yaml \
+	packaging/kubernetes/secret.yaml packaging/kubernetes/deployment.yaml \
+	packaging/kubernetes/service.yaml

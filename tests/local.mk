@@ -17,5 +17,6 @@ include tests/unit/client.mk
 include tests/unit/kube.mk
 include tests/unit/kconnect.mk
 include tests/integration/local.mk
+include tests/integration/kconnect.mk
 include tests/world/local.mk
 include tests/fakeapi/local.mk
