@@ -180,6 +180,8 @@ fz_client(const uint8_t *d, size_t n, unsigned flags)
 	if (!st.closed)
 		ws_client_free(ws);
 	bufferevent_free(pair[1]);
+	/* Pair callbacks are deferred and hold references until they run. */
+	event_base_loop(base, EVLOOP_NONBLOCK);
 	event_base_free(base);
 }
 

@@ -264,4 +264,12 @@ out=$(TP_CLI_TIMEOUT=60 tp_cli "$DAEMON_SOCK" uninstall -n "$NS" --kubeconfig "$
 echo "$out" | grep -q "Nothing of telepod's" || fail "second uninstall: $out"
 tp_ok "four objects deleted, the foreign ConfigMap kept, session and process ended, certificates removed"
 tp_running daemon || fail "telepodd died"
+# The port-forward processes log to a file of their own; the CLI to cli.log.
+for f in "$HOME/.cache/telepod/portforward-$NS.log" "$TP_TMP/cli.log"; do
+	if grep -q -e 'ERROR: AddressSanitizer' -e 'ERROR: LeakSanitizer' -e 'runtime error:' "$f" 2>/dev/null; then
+		cat "$f"
+		fail "a sanitizer report in $f"
+	fi
+done
+tp_ok "no sanitizer report from the CLI or the port-forward processes"
 tp_pass

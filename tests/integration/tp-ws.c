@@ -97,7 +97,8 @@ tw_message(struct ws_client *ws, int op, struct evbuffer *p, void *arg)
 	}
 	t->op[i] = op;
 	t->len[i] = len;
-	memcpy(t->head[i], d, len < 32 ? len : 32);
+	if (len > 0)
+		memcpy(t->head[i], d, len < 32 ? len : 32);
 	t->uniform[i] = true;
 	for (size_t k = 1; k < len; k++)
 		if (d[k] != d[0])
@@ -135,7 +136,7 @@ tw_closed(struct ws_client *ws, const struct ws_close_info *info, void *arg)
 
 	t->closed = true;
 	t->info = *info;
-	if (info->http_body_len < sizeof(t->body))
+	if (info->http_body_len > 0 && info->http_body_len < sizeof(t->body))
 		memcpy(t->body, info->http_body, info->http_body_len);
 	t->info.http_body = NULL;
 	printf(
