@@ -559,6 +559,7 @@ enum ws_state {
 	WS_ERROR_BODY, /* a refused upgrade: reading its body */
 	WS_OPEN,
 	WS_CLOSING,   /* our Close sent, waiting for the server's */
+	WS_DRAINING,  /* failed: our Close sent, discarding until the end */
 	WS_FINISHING, /* flushing our last frame before reporting */
 	WS_DONE,
 };
@@ -775,15 +776,32 @@ ws_finish_after_flush(struct ws_client *ws)
 		event_active(ws->finish_ev, EV_TIMEOUT, 0);
 }
 
-/* Fails the connection (RFC 6455 7.1.7): a Close with code when we may
- * still send one, then the end. */
+/*
+ * Fails the connection (RFC 6455 7.1.7): a Close with code when we may
+ * still send one, then the end. With linger, what the server still sends
+ * is read and dropped until it closes (at most the close time-out):
+ * closing our socket with unread bytes would reset the connection, and
+ * the server might never read our Close and its code.
+ */
 static void
-ws_fail(struct ws_client *ws, int err, uint16_t code, const char *what)
+ws_fail(
+    struct ws_client *ws, int err, uint16_t code, const char *what, bool linger)
 {
 	ws_set_end(ws, err, WS_CLOSE_ABNORMAL, "%s", what);
-	if ((ws->state == WS_OPEN) && !ws->eof) {
-		ws_send_close(ws, code, NULL);
-		ws_finish_after_flush(ws);
+	if ((ws->state == WS_OPEN || ws->state == WS_CLOSING) && !ws->eof) {
+		if (ws->state == WS_OPEN)
+			ws_send_close(ws, code, NULL);
+		if (!linger) {
+			ws_finish_after_flush(ws);
+			return;
+		}
+		ws->state = WS_DRAINING;
+		ws->in_message = false;
+		event_del(ws->ping_ev);
+		ws_arm_timer(ws, WS_CLOSE_TIMEOUT_MS);
+		bufferevent_enable(ws->bev, EV_READ);
+		evbuffer_drain(bufferevent_get_input(ws->bev),
+		    evbuffer_get_length(bufferevent_get_input(ws->bev)));
 		return;
 	}
 	ws->state = WS_FINISHING;
@@ -836,7 +854,8 @@ ws_ping_cb(evutil_socket_t fd, short what, void *arg)
 	if (++ws->missed >= WS_MISSED_PINGS_MAX) {
 		ws->busy++;
 		ws_fail(ws, -ETIMEDOUT, WS_CLOSE_GOING_AWAY,
-		    "the server sent nothing, not even a pong, for three ping intervals");
+		    "the server sent nothing, not even a pong, for three ping intervals",
+		    false);
 		ws_leave(ws);
 		return;
 	}
@@ -981,7 +1000,7 @@ ws_control(struct ws_client *ws, uint8_t op, const uint8_t *p, size_t len)
 	case WS_OP_CLOSE:
 		if (ws_close_parse(p, len, &code) < 0) {
 			ws_fail(ws, -EPROTO, WS_CLOSE_PROTOCOL_ERROR,
-			    "the server sent an invalid Close frame");
+			    "the server sent an invalid Close frame", true);
 			return;
 		}
 		ws->info.code = code;
@@ -1032,15 +1051,16 @@ ws_frames(struct ws_client *ws)
 		if (r < 0) {
 			if (r == -EMSGSIZE)
 				ws_fail(ws, -EMSGSIZE, WS_CLOSE_TOO_BIG,
-				    "the server sent a message over our limit");
+				    "the server sent a message over our limit",
+				    true);
 			else
 				ws_fail(ws, -EPROTO, WS_CLOSE_PROTOCOL_ERROR,
-				    "the server sent a malformed frame");
+				    "the server sent a malformed frame", true);
 			return;
 		}
 		if (h.masked) {
 			ws_fail(ws, -EPROTO, WS_CLOSE_PROTOCOL_ERROR,
-			    "the server sent a masked frame");
+			    "the server sent a masked frame", true);
 			return;
 		}
 		if (len < h.header_len + h.len)
@@ -1058,7 +1078,8 @@ ws_frames(struct ws_client *ws)
 			ws_fail(ws, -EPROTO, WS_CLOSE_PROTOCOL_ERROR,
 			    ws->in_message
 			        ? "the server started a message inside another"
-			        : "the server continued a message it never started");
+			        : "the server continued a message it never started",
+			    true);
 			return;
 		}
 		if (h.opcode != WS_OP_CONT) {
@@ -1067,8 +1088,8 @@ ws_frames(struct ws_client *ws)
 		}
 		if (h.len > 0 && evbuffer_remove_buffer(in, ws->msg,
 		                     (size_t)h.len) != (int)h.len) {
-			ws_fail(
-			    ws, -ENOMEM, WS_CLOSE_INTERNAL, "out of memory");
+			ws_fail(ws, -ENOMEM, WS_CLOSE_INTERNAL, "out of memory",
+			    false);
 			return;
 		}
 		if (!h.fin)
@@ -1078,7 +1099,8 @@ ws_frames(struct ws_client *ws)
 		    !ws_utf8_valid(evbuffer_pullup(ws->msg, -1),
 		        evbuffer_get_length(ws->msg))) {
 			ws_fail(ws, -EPROTO, WS_CLOSE_INVALID_DATA,
-			    "the server sent a text message that is not UTF-8");
+			    "the server sent a text message that is not UTF-8",
+			    true);
 			return;
 		}
 		if (ws->cb.message != NULL)
@@ -1101,6 +1123,13 @@ ws_process(struct ws_client *ws)
 	}
 	if (!ws->doomed)
 		ws_frames(ws);
+	if (!ws->doomed && ws->state == WS_DRAINING) {
+		struct evbuffer *in = bufferevent_get_input(ws->bev);
+
+		evbuffer_drain(in, evbuffer_get_length(in));
+		if (ws->eof)
+			event_active(ws->finish_ev, EV_TIMEOUT, 0);
+	}
 	if (!ws->doomed && ws->eof && ws->read_on &&
 	    (ws->state == WS_OPEN || ws->state == WS_CLOSING)) {
 		/* Everything before the end is handled: report it. */
@@ -1221,6 +1250,7 @@ ws_event_cb(struct bufferevent *bev, short what, void *arg)
 			ws_report(ws);
 		break;
 	case WS_FINISHING:
+	case WS_DRAINING:
 		ws_report(ws);
 		break;
 	case WS_OPEN:
@@ -1430,7 +1460,7 @@ void
 ws_client_set_read(struct ws_client *ws, bool on)
 {
 	if (ws->read_on == on || ws->state == WS_DONE ||
-	    ws->state == WS_FINISHING)
+	    ws->state == WS_FINISHING || ws->state == WS_DRAINING)
 		return;
 	ws->read_on = on;
 	if (!on) {
