@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -654,6 +655,78 @@ test_untrusted(void)
 	rig_free(&g);
 }
 
+/* An exec plugin that hands out a client certificate (not a token): the
+ * forwarder fetches it itself for its TLS context. */
+static void
+test_exec_cert(void)
+{
+	char plugin[PATH_MAX + 32], kc[PATH_MAX + 32], url[256] = "";
+	struct kubeconfig *k = NULL;
+	struct kubeconfig_resolved *rc = NULL;
+	struct kube_client *kube = NULL;
+	struct portforward_config cfg;
+	struct portforward *pf = NULL;
+	struct probe_result p;
+	char err[PORTFORWARD_ERR_MAX];
+	FILE *f;
+
+	{
+		struct kubeconfig_resolved *fr = resolved(NULL);
+
+		snprintf(url, sizeof(url), "%s", fr->server);
+		kubeconfig_resolved_free(fr);
+	}
+	snprintf(plugin, sizeof(plugin), "%s/plugin.sh", tmpdir);
+	f = fopen(plugin, "w");
+	CU_ASSERT_FATAL(f != NULL);
+	fprintf(f,
+	    "#!/bin/sh\n"
+	    "pem() { awk '{ printf \"%%s\\\\n\", $0 }' \"$1\"; }\n"
+	    "printf '{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":\"ExecCredential\",\"status\":{\"clientCertificateData\":\"%%s\",\"clientKeyData\":\"%%s\"}}\\n' "
+	    "\"$(pem %s/state/client.crt)\" \"$(pem %s/state/client.key)\"\n",
+	    tmpdir, tmpdir);
+	fclose(f);
+	chmod(plugin, 0700);
+	snprintf(kc, sizeof(kc), "%s/exec.kubeconfig", tmpdir);
+	f = fopen(kc, "w");
+	CU_ASSERT_FATAL(f != NULL);
+	fprintf(f,
+	    "apiVersion: v1\nkind: Config\ncurrent-context: x\n"
+	    "clusters:\n- name: c\n  cluster:\n    server: %s\n"
+	    "    certificate-authority: %s/state/ca.crt\n"
+	    "users:\n- name: u\n  user:\n    exec:\n"
+	    "      apiVersion: client.authentication.k8s.io/v1\n"
+	    "      command: %s\n      interactiveMode: Never\n"
+	    "contexts:\n- name: x\n  context: {cluster: c, user: u}\n",
+	    url, tmpdir, plugin);
+	fclose(f);
+	CU_ASSERT_FATAL(kubeconfig_load(kc, &k, err, sizeof(err)) == 0);
+	CU_ASSERT_FATAL(
+	    kubeconfig_resolve(k, NULL, &rc, err, sizeof(err)) == 0);
+	CU_ASSERT_FATAL(
+	    kube_client_new(rc, NULL, &kube, err, sizeof(err)) == 0);
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.rc = rc;
+	cfg.kube = kube;
+	cfg.ns = "default";
+	cfg.pod = "echo";
+	cfg.port = POD_PORT;
+	cfg.listen_fd = PORTFORWARD_NO_LISTENER;
+	CU_ASSERT_FATAL(
+	    portforward_new(base, &cfg, &pf, err, sizeof(err)) == 0);
+	memset(&p, 0, sizeof(p));
+	CU_ASSERT_EQUAL(
+	    portforward_probe(pf, probe_done, &p, err, sizeof(err)), 0);
+	CU_ASSERT(run_until(&p.done, 10000));
+	if (p.err != 0)
+		fprintf(stderr, "exec probe: %s\n", p.msg);
+	CU_ASSERT_EQUAL(p.err, 0);
+	portforward_free(pf);
+	kube_client_free(kube);
+	kubeconfig_resolved_free(rc);
+	kubeconfig_free(k);
+}
+
 static const struct cunit_test tests[] = {
     {"16 MiB echo through one forward (client certificate)", test_echo_large},
     {"6 forwards at once (bearer token)", test_echo_parallel_token},
@@ -664,6 +737,7 @@ static const struct cunit_test tests[] = {
     {"the pod is chosen again after a 404", test_repick},
     {"invalid configurations", test_bad_config},
     {"an untrusted API server certificate", test_untrusted},
+    {"a client certificate from an exec plugin", test_exec_cert},
 };
 
 /* Creates the pods the fake forwards to. */
