@@ -55,11 +55,18 @@ echo_read_cb(struct bufferevent *bev, void *arg)
 	bufferevent_write_buffer(bev, bufferevent_get_input(bev));
 }
 
+/* Open echo connections, freed at the end if the fake still holds them. */
+static struct bufferevent *echo_conns[128];
+
 static void
 echo_event_cb(struct bufferevent *bev, short what, void *arg)
 {
-	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
-		bufferevent_free(bev);
+	if (!(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)))
+		return;
+	for (size_t i = 0; i < sizeof(echo_conns) / sizeof(*echo_conns); i++)
+		if (echo_conns[i] == bev)
+			echo_conns[i] = NULL;
+	bufferevent_free(bev);
 }
 
 static void
@@ -68,7 +75,17 @@ echo_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 {
 	struct bufferevent *b =
 	    bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
+	size_t i;
 
+	for (i = 0; i < sizeof(echo_conns) / sizeof(*echo_conns); i++)
+		if (echo_conns[i] == NULL) {
+			echo_conns[i] = b;
+			break;
+		}
+	if (i == sizeof(echo_conns) / sizeof(*echo_conns)) {
+		bufferevent_free(b);
+		return;
+	}
 	bufferevent_setcb(b, echo_read_cb, NULL, echo_event_cb, NULL);
 	bufferevent_enable(b, EV_READ | EV_WRITE);
 }
@@ -839,6 +856,9 @@ main(void)
 		    sizeof(tests) / sizeof(*tests));
 	}
 	fake_stop();
+	for (size_t i = 0; i < sizeof(echo_conns) / sizeof(*echo_conns); i++)
+		if (echo_conns[i] != NULL)
+			bufferevent_free(echo_conns[i]);
 	evconnlistener_free(echo_l);
 	event_base_free(base);
 	{
