@@ -8,7 +8,8 @@ bench_tp_bench_SOURCES = bench/tp-bench.c
 bench_tp_bench_CFLAGS = $(AM_CFLAGS)
 
 EXTRA_DIST += bench/run bench/lib/common.sh bench/lib/setup.sh \
-	bench/lib/paths.sh bench/lib/measure.sh bench/lib/report.sh
+	bench/lib/paths.sh bench/lib/measure.sh bench/lib/report.sh \
+	docs/performance.md
 
 # BENCH_ARGS are passed on, e.g. make bench BENCH_ARGS=--quick
 bench: all

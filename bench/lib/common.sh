@@ -44,15 +44,30 @@ bench_alive() {
 # `ip netns exec` execs the program, so the PID is the program's own.
 bench_spawn() {
 	local name=$1 ns=$2 st
+	local -a pin
 	shift 2
 	if [ "$ns" = - ]; then
 		"$@" </dev/null >>"$BENCH_TMP/$name.log" 2>&1 &
 	else
-		ip netns exec "$ns" "$@" </dev/null >>"$BENCH_TMP/$name.log" 2>&1 &
+		mapfile -t pin < <(bench_pin "$ns")
+		ip netns exec "$ns" "${pin[@]}" "$@" </dev/null >>"$BENCH_TMP/$name.log" 2>&1 &
 	fi
 	BENCH_PID=$!
 	st=$(bench_starttime "$BENCH_PID") || st=0
 	echo "$name $BENCH_PID $st" >>"$BENCH_TMP/pids"
+}
+
+# bench_pin NS: the command prefix (one word a line) that keeps a process
+# on its side's CPU: the laptop namespace on BENCH_CPU_LP, the cluster on
+# BENCH_CPU_CL, so that the two namespaces behave as two machines and the
+# one cross-CPU hop is the "network" (nothing when pinning is off).
+# taskset execs the program: the PID stays the program's.
+bench_pin() {
+	local cpu=
+	[ "$1" = "${WORLD_LAPTOP_NS:-}" ] && cpu=${BENCH_CPU_LP:-}
+	[ "$1" = "${WORLD_CLUSTER_NS:-}" ] && cpu=${BENCH_CPU_CL:-}
+	[ -n "$cpu" ] || return 0
+	printf '%s\n' taskset -c "$cpu"
 }
 
 # bench_pid NAME: the PID of the newest process recorded as NAME.

@@ -45,8 +45,10 @@ bench_raw() {
 # bench_load SECONDS CMD...: CMD in the laptop namespace, bounded.
 bench_load() {
 	local secs=$1
+	local -a pin
 	shift
-	in_lp timeout -k 2 "$secs" "$@"
+	mapfile -t pin < <(bench_pin "$WORLD_LAPTOP_NS")
+	in_lp "${pin[@]}" timeout -k 2 "$secs" "$@"
 }
 
 # bench_tunnel_pids SIDE: PIDs of the current path's processes on one side
@@ -298,7 +300,7 @@ bench_conns_bg() {
 # round trip every 100 ms (10,000 round trips per second in all).
 fig_busy() {
 	local path=$1 r
-	if ! bench_conns_bg busy-conns 1000 pingpong $((BENCH_DURATION + 90)) --msg 1024 --interval-ms 100; then
+	if ! bench_conns_bg busy-conns 1000 pingpong $((BENCH_DURATION + 90)) --msg 1024 --interval-ms 100 --ramp 128; then
 		bench_note "$path" busy_tput "the 1,000 connections did not all open: ${BENCH_CONNS_READY:-}"
 		bench_record "$path" busy_tput ""
 		return
@@ -308,7 +310,8 @@ fig_busy() {
 	bench_record "$path" busy_tput "${r% *}"
 }
 
-# RSS of telepodd and telepod-server with 10,000 idle streams open.
+# RSS of telepodd and telepod-server with 10,000 idle streams open, opened
+# 128 at a time (telepodd's SOCKS5 entry takes 256 handshakes in flight).
 fig_idle() {
 	local path=$1 open
 	if [ -z "$T_DAEMON_PID" ]; then
@@ -318,9 +321,6 @@ fig_idle() {
 		bench_note "$path" idle_rss_daemon "10,000 streams did not all open: ${BENCH_CONNS_READY:-}"
 		bench_record "$path" idle_rss_daemon ""
 		return
-	fi
-	if [ -n "$T_SOCKS" ]; then
-		bench_note "$path" idle_rss_daemon "opened 128 at a time: telepodd's SOCKS5 entry closes connections beyond 256 handshakes in flight (SOCKSD_MAX_PENDING)"
 	fi
 	sleep 1
 	open=$(bench_tp_cli status -o json 2>/dev/null | sed -n 's/.*"streams_open": *\([0-9]*\).*/\1/p')
