@@ -38,7 +38,7 @@
 
 #include "client/conn.h"
 #include "common/log.h"
-#include "common/tls.h"
+#include "common/tlsconf.h"
 
 /* Addresses of the server tried in order within one attempt. */
 #define CONN_MAX_ADDRS 8
@@ -495,7 +495,7 @@ conn_on_closed(
     struct mux_session *s, uint32_t error, const char *reason, void *arg)
 {
 	struct conn *c = arg;
-	char esc[512], tlsmsg[TLS_ERROR_MAX];
+	char esc[512], tlsmsg[TLSCONF_ERROR_MAX];
 	const char *code;
 
 	conn_enter(c);
@@ -521,7 +521,8 @@ conn_on_closed(
 			    "the server at %s ended the tunnel handshake: %s (%s)",
 			    c->server, esc, wire_error_name(error));
 		} else {
-			tls_describe_error(c->carrier, tlsmsg, sizeof(tlsmsg));
+			tlsconf_describe_error(
+			    c->carrier, tlsmsg, sizeof(tlsmsg));
 			conn_attempt_fail(c, CONN_E_TLS,
 			    "connection to %s failed before the tunnel hello: %s",
 			    c->server, tlsmsg);
@@ -629,13 +630,13 @@ static void
 conn_tls_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct conn *c = arg;
-	char msg[TLS_ERROR_MAX];
+	char msg[TLSCONF_ERROR_MAX];
 
 	conn_enter(c);
 	if (what & BEV_EVENT_CONNECTED) {
 		conn_start_session(c);
 	} else if (what & (BEV_EVENT_ERROR | BEV_EVENT_EOF)) {
-		tls_describe_error(bev, msg, sizeof(msg));
+		tlsconf_describe_error(bev, msg, sizeof(msg));
 		conn_attempt_fail(c, CONN_E_TLS,
 		    "TLS handshake with %s failed: %s", c->server, msg);
 	}
@@ -680,7 +681,7 @@ conn_connect_cb(evutil_socket_t fd, short what, void *arg)
 	conn_progress(c, "tls");
 	if (c->dead)
 		goto out;
-	c->tls_bev = tls_bufferevent_connect(c->base, c->ssl_ctx, c->fd);
+	c->tls_bev = tlsconf_bufferevent_connect(c->base, c->ssl_ctx, c->fd);
 	c->fd = -1; /* owned by the TLS bufferevent (or lost with it) */
 	if (!c->tls_bev) {
 		conn_attempt_fail(

@@ -39,7 +39,7 @@
 #include "client/vpn.h"
 #include "common/certs.h"
 #include "common/log.h"
-#include "common/tls.h"
+#include "common/tlsconf.h"
 
 #define DAEMON_MAX_TLS_DIR     4095
 #define DAEMON_MAX_SERVER_NAME 253
@@ -448,7 +448,7 @@ daemon_tls_dir_allowed(const char *dir, uid_t uid, char *err, size_t errlen)
 		return true;
 	snprintf(path, sizeof(path), "%s/%s", dir, CERTS_CLIENT_KEY);
 	if (stat(path, &st) < 0)
-		return true; /* tls_client_ctx_new names the missing file */
+		return true; /* tlsconf_client_ctx_new names the missing file */
 	if (st.st_uid == uid)
 		return true;
 	snprintf(err, errlen,
@@ -535,7 +535,7 @@ daemon_cmd_connect(struct ctl_client *client, const struct ctl_peer *peer,
 	const char *server, *tls_dir, *ns, *server_name;
 	bool no_tun;
 	long timeout_s;
-	char err[DAEMON_MAX_TLS_DIR + TLS_ERROR_MAX + 256];
+	char err[DAEMON_MAX_TLS_DIR + TLSCONF_ERROR_MAX + 256];
 	struct conn_params params;
 	struct daemon_conn *dc;
 	SSL_CTX *ctx = NULL;
@@ -594,7 +594,8 @@ daemon_cmd_connect(struct ctl_client *client, const struct ctl_peer *peer,
 		ctl_reply_error(client, CTL_E_TLS_FILES, "%s", err);
 		return;
 	}
-	r = tls_client_ctx_new(tls_dir, server_name, &ctx, err, sizeof(err));
+	r = tlsconf_client_ctx_new(
+	    tls_dir, server_name, &ctx, err, sizeof(err));
 	if (r < 0) {
 		ctl_reply_error(client, CTL_E_TLS_FILES, "%s", err);
 		return;

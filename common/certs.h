@@ -3,7 +3,7 @@
  * certs: creation of telepod's private PKI. `telepod certs create --out DIR`
  * calls certs_create() to make a CA and one server and one client
  * certificate, all EC P-256, which the two ends then load with
- * tls_server_ctx_new() / tls_client_ctx_new(). The lower-level
+ * tlsconf_server_ctx_new() / tlsconf_client_ctx_new(). The lower-level
  * certs_key_new(), certs_issue(), certs_write_cert() and certs_write_key()
  * are exported for tests (expired certificates, a second CA, a server
  * certificate with other names).

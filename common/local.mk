@@ -8,7 +8,7 @@ common_libcommon_a_SOURCES = \
 	common/fileio.h common/fileio.c \
 	common/mux.h common/mux.c \
 	common/framebuf.h common/framebuf.c \
-	common/tls.h common/tls.c \
+	common/tlsconf.h common/tlsconf.c \
 	common/certs.h common/certs.c
 
 # Link line for programs using common/ and proto/.

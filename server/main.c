@@ -28,7 +28,7 @@
 #include "common/addr.h"
 #include "common/log.h"
 #include "common/mux.h"
-#include "common/tls.h"
+#include "common/tlsconf.h"
 #include "server/dial.h"
 #include "server/env.h"
 #include "server/resolver.h"
@@ -516,7 +516,7 @@ server_on_accept(struct evconnlistener *l, evutil_socket_t fd,
 		close(fd);
 		return;
 	}
-	bev = tls_bufferevent_accept(srv->base, srv->ctx, fd);
+	bev = tlsconf_bufferevent_accept(srv->base, srv->ctx, fd);
 	if (!bev) {
 		log_warn("session %u: refused %s: out of memory", id, peer);
 		return;
@@ -654,7 +654,7 @@ main(int argc, char **argv)
 	struct mux_kv ext[6], *env_kv = NULL;
 	size_t n_ext = 0;
 	char ns[256], search[FRAME_MAX_EXT_VALUE + 1], software[64];
-	char err[TLS_ERROR_MAX];
+	char err[TLSCONF_ERROR_MAX];
 	int r, status = 1;
 
 	memset(&srv, 0, sizeof(srv));
@@ -703,7 +703,7 @@ main(int argc, char **argv)
 	if (server_namespace(o.namespace_name, ns, sizeof(ns)) < 0)
 		goto out;
 
-	r = tls_server_ctx_new(o.tls_dir, &srv.ctx, err, sizeof(err));
+	r = tlsconf_server_ctx_new(o.tls_dir, &srv.ctx, err, sizeof(err));
 	if (r < 0) {
 		log_err("%s", err);
 		goto out;

@@ -35,7 +35,7 @@
 
 #include "common/addr.h"
 #include "common/log.h"
-#include "common/tls.h"
+#include "common/tlsconf.h"
 #include "proto/wire.h"
 #include "server/dial.h"
 #include "server/dnsmsg.h"
@@ -602,17 +602,17 @@ static void
 session_on_tls_event(struct bufferevent *bev, short what, void *arg)
 {
 	struct session *s = arg;
-	char why[TLS_ERROR_MAX], cn[256];
+	char why[TLSCONF_ERROR_MAX], cn[256];
 	int r;
 
 	if (!(what & BEV_EVENT_CONNECTED)) {
 		if (what & (BEV_EVENT_ERROR | BEV_EVENT_EOF))
 			session_refuse(
-			    s, tls_describe_error(bev, why, sizeof(why)));
+			    s, tlsconf_describe_error(bev, why, sizeof(why)));
 		return;
 	}
 	evtimer_del(s->hs_timer);
-	r = tls_peer_subject(bev, cn, sizeof(cn));
+	r = tlsconf_peer_subject(bev, cn, sizeof(cn));
 	if (r < 0)
 		snprintf(cn, sizeof(cn), "(none: %s)", strerror(-r));
 	log_info("session %u: accepted %s, client certificate CN %s", s->id,

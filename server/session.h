@@ -59,7 +59,7 @@ typedef void (*session_closed_cb)(struct session *s, void *arg);
 /*
  * Starts serving a client on carrier (ownership taken, also on failure),
  * created with BEV_OPT_CLOSE_ON_FREE. When tls is true carrier is a
- * tls_bufferevent_accept() bufferevent whose handshake must complete within
+ * tlsconf_bufferevent_accept() bufferevent whose handshake must complete within
  * cfg->handshake_ms; otherwise (tests) the mux starts at once. id numbers
  * the session in logs ("session 3"); peer is the client's address for logs
  * (copied). cfg is borrowed and must outlive the session. Returns 0,

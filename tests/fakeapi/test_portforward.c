@@ -31,7 +31,7 @@
 #include <openssl/x509.h>
 
 #include "common/certs.h"
-#include "common/tls.h"
+#include "common/tlsconf.h"
 #include "tests/fakeapi/ws.h"
 
 #ifndef FAKEAPI_K8S_DIR
@@ -322,7 +322,8 @@ test_tls_through_tunnel(const char *tpdir)
 	    "ping answered with pong");
 	free(p);
 	/* A real TLS handshake with telepod-server through the tunnel. */
-	if (tls_client_ctx_new(tpdir, NULL, &inner_ctx, err, sizeof(err)) < 0) {
+	if (tlsconf_client_ctx_new(tpdir, NULL, &inner_ctx, err, sizeof(err)) <
+	    0) {
 		CHECK(false, "client TLS context: %s", err);
 		api_close(ssl);
 		return;

@@ -29,7 +29,7 @@
 #include "client/tun.h"
 #include "client/tunstack.h"
 #include "common/log.h"
-#include "common/tls.h"
+#include "common/tlsconf.h"
 
 struct tpt {
 	struct event_base *base;
@@ -211,7 +211,7 @@ main(int argc, char **argv)
 		tun_close(t.dev);
 		return 1;
 	}
-	r = tls_client_ctx_new(tls_dir, NULL, &ctx, err, sizeof(err));
+	r = tlsconf_client_ctx_new(tls_dir, NULL, &ctx, err, sizeof(err));
 	if (r < 0) {
 		fprintf(stderr, "tp-tunstack: %s\n", err);
 		return 1;

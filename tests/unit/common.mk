@@ -29,11 +29,11 @@ tests_unit_test_certs_SOURCES = tests/unit/test_certs.c
 tests_unit_test_certs_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_certs_LDADD = $(TEST_LIBS)
 
-check_PROGRAMS += tests/unit/test_tls
-TESTS += tests/unit/test_tls
-tests_unit_test_tls_SOURCES = tests/unit/test_tls.c
-tests_unit_test_tls_CFLAGS = $(TEST_CFLAGS) $(LIBEVENT_OPENSSL_CFLAGS)
-tests_unit_test_tls_LDADD = $(TEST_LIBS)
+check_PROGRAMS += tests/unit/test_tlsconf
+TESTS += tests/unit/test_tlsconf
+tests_unit_test_tlsconf_SOURCES = tests/unit/test_tlsconf.c
+tests_unit_test_tlsconf_CFLAGS = $(TEST_CFLAGS) $(LIBEVENT_OPENSSL_CFLAGS)
+tests_unit_test_tlsconf_LDADD = $(TEST_LIBS)
 
 check_PROGRAMS += tests/unit/test_mux
 TESTS += tests/unit/test_mux

@@ -36,7 +36,7 @@
 #include "common/certs.h"
 #include "common/log.h"
 #include "common/mux.h"
-#include "common/tls.h"
+#include "common/tlsconf.h"
 #include "tests/unit/cunit_main.h"
 
 enum srv_mode {
@@ -241,7 +241,7 @@ srv_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 	    {"dns-search", "t.svc.cluster.local svc.cluster.local"},
 	    {"server-time", srv.time},
 	};
-	struct bufferevent *bev = tls_bufferevent_accept(base, srv.ctx, fd);
+	struct bufferevent *bev = tlsconf_bufferevent_accept(base, srv.ctx, fd);
 	struct mux_session *s;
 	int slot = -1;
 
@@ -310,7 +310,7 @@ srv_start(void)
 	memset(&srv, 0, sizeof(srv));
 	srv.base = base;
 	CU_ASSERT_EQUAL_FATAL(
-	    tls_server_ctx_new(tlsdir, &srv.ctx, err, sizeof(err)), 0);
+	    tlsconf_server_ctx_new(tlsdir, &srv.ctx, err, sizeof(err)), 0);
 	CU_ASSERT_EQUAL_FATAL(srv_listen(0), 0);
 }
 
@@ -376,7 +376,7 @@ conn_start(const char *dir, uint16_t port, struct probe *p)
 	char server[64], err[512];
 
 	CU_ASSERT_EQUAL_FATAL(
-	    tls_client_ctx_new(dir, NULL, &ctx, err, sizeof(err)), 0);
+	    tlsconf_client_ctx_new(dir, NULL, &ctx, err, sizeof(err)), 0);
 	snprintf(server, sizeof(server), "127.0.0.1:%u", port);
 	memset(&params, 0, sizeof(params));
 	params.namespace_name = "t";
@@ -491,7 +491,7 @@ test_connect_bad_server(void)
 	    ":80", "[::1]80", "a:b:80", "host:8x"};
 
 	CU_ASSERT_EQUAL_FATAL(
-	    tls_client_ctx_new(tlsdir, NULL, &ctx, err, sizeof(err)), 0);
+	    tlsconf_client_ctx_new(tlsdir, NULL, &ctx, err, sizeof(err)), 0);
 	memset(&params, 0, sizeof(params));
 	params.namespace_name = "t";
 	params.ssl_ctx = ctx;
@@ -536,7 +536,7 @@ test_connect_timeout(void)
 	getsockname(fd, (struct sockaddr *)&sin, &sl);
 	snprintf(server, sizeof(server), "127.0.0.1:%u", ntohs(sin.sin_port));
 	CU_ASSERT_EQUAL_FATAL(
-	    tls_client_ctx_new(tlsdir, NULL, &ctx, err, sizeof(err)), 0);
+	    tlsconf_client_ctx_new(tlsdir, NULL, &ctx, err, sizeof(err)), 0);
 	memset(&params, 0, sizeof(params));
 	params.namespace_name = "t";
 	params.server = server;
@@ -753,7 +753,7 @@ test_close_drains_with_deadline(void)
 
 	srv_start();
 	CU_ASSERT_EQUAL_FATAL(
-	    tls_client_ctx_new(tlsdir, NULL, &ctx, err, sizeof(err)), 0);
+	    tlsconf_client_ctx_new(tlsdir, NULL, &ctx, err, sizeof(err)), 0);
 	snprintf(server, sizeof(server), "127.0.0.1:%u", srv.port);
 	memset(&params, 0, sizeof(params));
 	params.namespace_name = "t";

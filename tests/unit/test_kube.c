@@ -40,7 +40,7 @@
 #include "common/certs.h"
 #include "common/kube.h"
 #include "common/kubeconfig.h"
-#include "common/tls.h"
+#include "common/tlsconf.h"
 #include "tests/unit/cunit_main.h"
 
 /* ---------------------------------------------------------------------- */
@@ -1376,7 +1376,7 @@ raw_request_over_handle(struct kube_client *c, unsigned short port)
 }
 
 static void
-test_tls(void)
+test_tlsconf(void)
 {
 	char good[PATH_MAX + 8], other[PATH_MAX + 8], err[512], host[64];
 	const char *const names[] = {"api.example"};
@@ -1395,7 +1395,7 @@ test_tls(void)
 	CU_ASSERT_EQUAL_FATAL(
 	    certs_create(other, NULL, 0, 2, 0, err, sizeof(err)), 0);
 	CU_ASSERT_EQUAL_FATAL(
-	    tls_server_ctx_new(good, &ctx, err, sizeof(err)), 0);
+	    tlsconf_server_ctx_new(good, &ctx, err, sizeof(err)), 0);
 	s = srv_start(h_tls, ctx);
 
 	/* The kubeconfig's CA and client certificate. */
@@ -1956,7 +1956,7 @@ static const struct cunit_test tests[] = {
     {"watch_stream", test_watch_stream},
     {"list_watch", test_list_watch},
     {"auth_refresh", test_auth_refresh},
-    {"tls", test_tls},
+    {"tls", test_tlsconf},
     {"fakeapi_crud", test_fakeapi_crud},
     {"fakeapi_auth", test_fakeapi_auth},
     {"fakeapi_watch", test_fakeapi_watch},

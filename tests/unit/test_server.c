@@ -30,7 +30,7 @@
 #include "common/certs.h"
 #include "common/log.h"
 #include "common/mux.h"
-#include "common/tls.h"
+#include "common/tlsconf.h"
 #include "proto/frame.h"
 #include "server/dnsmsg.h"
 #include "server/env.h"
@@ -938,26 +938,26 @@ remove_certs(void)
 }
 
 static void
-test_tls(void)
+test_tlsconf(void)
 {
 	struct world w;
 	SSL_CTX *sctx = NULL, *cctx = NULL;
-	char err[TLS_ERROR_MAX];
+	char err[TLSCONF_ERROR_MAX];
 	struct bufferevent *sbev, *cbev;
 	int sv[2];
 	uint32_t id;
 
 	CU_ASSERT_EQUAL_FATAL(make_certs(), 0);
 	CU_ASSERT_EQUAL_FATAL(
-	    tls_server_ctx_new(certdir, &sctx, err, sizeof(err)), 0);
+	    tlsconf_server_ctx_new(certdir, &sctx, err, sizeof(err)), 0);
 	CU_ASSERT_EQUAL_FATAL(
-	    tls_client_ctx_new(certdir, NULL, &cctx, err, sizeof(err)), 0);
+	    tlsconf_client_ctx_new(certdir, NULL, &cctx, err, sizeof(err)), 0);
 	world_init(&w);
 
 	/* A real client: handshake, then a mux session over TLS. */
 	CU_ASSERT_EQUAL_FATAL(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-	sbev = tls_bufferevent_accept(w.base, sctx, sv[0]);
-	cbev = tls_bufferevent_connect(w.base, cctx, sv[1]);
+	sbev = tlsconf_bufferevent_accept(w.base, sctx, sv[0]);
+	cbev = tlsconf_bufferevent_connect(w.base, cctx, sv[1]);
 	CU_ASSERT_FATAL(sbev && cbev);
 	CU_ASSERT_EQUAL_FATAL(session_new(&w.cfg, 5, "tls-peer", sbev, true,
 	                          server_closed, &w, &w.server),
@@ -978,7 +978,7 @@ test_tls(void)
 	/* A silent TCP client: the handshake deadline ends it. */
 	w.server_closed = 0;
 	CU_ASSERT_EQUAL_FATAL(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-	sbev = tls_bufferevent_accept(w.base, sctx, sv[0]);
+	sbev = tlsconf_bufferevent_accept(w.base, sctx, sv[0]);
 	CU_ASSERT_EQUAL_FATAL(session_new(&w.cfg, 6, "silent", sbev, true,
 	                          server_closed, &w, &w.server),
 	    0);
@@ -989,7 +989,7 @@ test_tls(void)
 	/* A plain-text client: refused by the handshake. */
 	w.server_closed = 0;
 	CU_ASSERT_EQUAL_FATAL(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-	sbev = tls_bufferevent_accept(w.base, sctx, sv[0]);
+	sbev = tlsconf_bufferevent_accept(w.base, sctx, sv[0]);
 	CU_ASSERT_EQUAL_FATAL(session_new(&w.cfg, 7, "plain", sbev, true,
 	                          server_closed, &w, &w.server),
 	    0);
@@ -1001,7 +1001,7 @@ test_tls(void)
 	/* Drain during a handshake ends the session at once. */
 	w.server_closed = 0;
 	CU_ASSERT_EQUAL_FATAL(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-	sbev = tls_bufferevent_accept(w.base, sctx, sv[0]);
+	sbev = tlsconf_bufferevent_accept(w.base, sctx, sv[0]);
 	CU_ASSERT_EQUAL_FATAL(session_new(&w.cfg, 8, "draining", sbev, true,
 	                          server_closed, &w, &w.server),
 	    0);
@@ -1025,7 +1025,7 @@ static const struct cunit_test tests[] = {
     {"goaway", test_goaway},
     {"garbage", test_garbage},
     {"cancel_dial", test_cancel_dial},
-    {"tls", test_tls},
+    {"tls", test_tlsconf},
 };
 
 static void

@@ -15,8 +15,8 @@
  * server's alert). Treat the session as up when the server's first message
  * arrives, not on BEV_EVENT_CONNECTED.
  */
-#ifndef TELEPOD_COMMON_TLS_H
-#define TELEPOD_COMMON_TLS_H
+#ifndef TELEPOD_COMMON_TLSCONF_H
+#define TELEPOD_COMMON_TLSCONF_H
 
 #include <stddef.h>
 
@@ -25,10 +25,10 @@
 #include <openssl/ssl.h>
 
 /* The name the client expects in the server certificate by default. */
-#define TLS_DEFAULT_SERVER_NAME "telepod-server"
+#define TLSCONF_DEFAULT_SERVER_NAME "telepod-server"
 
-/* Longest sentence tls_describe_error() writes; size buffers with it. */
-#define TLS_ERROR_MAX 512
+/* Longest sentence tlsconf_describe_error() writes; size buffers with it. */
+#define TLSCONF_ERROR_MAX 512
 
 /*
  * Makes the server's context from DIR/ca.crt, DIR/server.crt and
@@ -42,18 +42,18 @@
  * "cannot read /x/server.key: No such file or directory; create
  * certificates with `telepod certs create --out /x`".
  */
-int tls_server_ctx_new(
+int tlsconf_server_ctx_new(
     const char *dir, SSL_CTX **ret_ctx, char *err, size_t errlen);
 
 /*
  * Makes the client's context from DIR/ca.crt, DIR/client.crt and
- * DIR/client.key, like tls_server_ctx_new(), verifying that the server's
+ * DIR/client.key, like tlsconf_server_ctx_new(), verifying that the server's
  * certificate has serverAuth and carries server_name (NULL means
- * TLS_DEFAULT_SERVER_NAME; an IP literal is matched against IP SANs). The
+ * TLSCONF_DEFAULT_SERVER_NAME; an IP literal is matched against IP SANs). The
  * name is checked instead of the dialed address because the connection may
  * run through a port-forward on 127.0.0.1. DNS names are also sent as SNI.
  */
-int tls_client_ctx_new(const char *dir, const char *server_name,
+int tlsconf_client_ctx_new(const char *dir, const char *server_name,
     SSL_CTX **ret_ctx, char *err, size_t errlen);
 
 /*
@@ -65,7 +65,7 @@ int tls_client_ctx_new(const char *dir, const char *server_name,
  * a read timeout so a silent peer cannot hold the connection open.
  * Returns NULL when out of memory (fd may then leak, never closed twice).
  */
-struct bufferevent *tls_bufferevent_accept(
+struct bufferevent *tlsconf_bufferevent_accept(
     struct event_base *base, SSL_CTX *ctx, evutil_socket_t fd);
 
 /*
@@ -73,13 +73,13 @@ struct bufferevent *tls_bufferevent_accept(
  * socket (ownership taken). A peer closing without close_notify is reported
  * as an error by OpenSSL 3; the mux's go-away is what marks a clean end.
  */
-struct bufferevent *tls_bufferevent_connect(
+struct bufferevent *tlsconf_bufferevent_connect(
     struct event_base *base, SSL_CTX *ctx, evutil_socket_t fd);
 
 /*
  * Explains why bev's TLS connection failed, as one sentence in buf (size
- * TLS_ERROR_MAX is plenty; always terminated), and returns buf. Call it from
- * the event callback on BEV_EVENT_ERROR (or EOF). Consumes bev's recorded
+ * TLSCONF_ERROR_MAX is plenty; always terminated), and returns buf. Call it
+ * from the event callback on BEV_EVENT_ERROR (or EOF). Consumes bev's recorded
  * OpenSSL errors and drains this thread's error queue (both logged at debug
  * level under "tls"). Works on both ends, e.g.:
  *   "certificate verify failed: the client's certificate (CN
@@ -95,7 +95,8 @@ struct bufferevent *tls_bufferevent_connect(
  *   port are right"
  *   "TLS version mismatch: the client does not speak TLS 1.3, ..."
  */
-const char *tls_describe_error(struct bufferevent *bev, char *buf, size_t len);
+const char *tlsconf_describe_error(
+    struct bufferevent *bev, char *buf, size_t len);
 
 /*
  * Writes the verified peer certificate's common name to buf (non-printable
@@ -103,6 +104,6 @@ const char *tls_describe_error(struct bufferevent *bev, char *buf, size_t len);
  * has no peer certificate (yet), -ENOENT when it has no CN, -EINVAL for a
  * non-TLS bufferevent or a zero-length buffer.
  */
-int tls_peer_subject(struct bufferevent *bev, char *buf, size_t len);
+int tlsconf_peer_subject(struct bufferevent *bev, char *buf, size_t len);
 
 #endif

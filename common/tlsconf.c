@@ -22,7 +22,7 @@
 #define OPENSSL_API_COMPAT 30000
 #define OPENSSL_NO_DEPRECATED
 
-#include "common/tls.h"
+#include "common/tlsconf.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -49,78 +49,79 @@
 #include "common/errbuf.h"
 #include "common/log.h"
 
-#define TLS_MAX_CERT_FILE (1024 * 1024) /* a PEM bundle; ours is ~1 KiB */
-#define TLS_MAX_KEY_FILE  (64 * 1024)
-#define TLS_MAX_CA_CERTS  64
-#define TLS_MAX_NAME      253
-#define TLS_VERIFY_DEPTH  4
-#define TLS_CN_MAX        128
-#define TLS_MAX_ERRS      8
+#define TLSCONF_MAX_CERT_FILE (1024 * 1024) /* a PEM bundle; ours is ~1 KiB */
+#define TLSCONF_MAX_KEY_FILE  (64 * 1024)
+#define TLSCONF_MAX_CA_CERTS  64
+#define TLSCONF_MAX_NAME      253
+#define TLS_VERIFY_DEPTH      4
+#define TLSCONF_CN_MAX        128
+#define TLSCONF_MAX_ERRS      8
 
 /* Per SSL_CTX. */
-struct tls_ctx_info {
+struct tlsconf_ctx_info {
 	bool server;
 	char dir[PATH_MAX];
-	char ca_cn[TLS_CN_MAX];
-	char server_name[TLS_MAX_NAME + 1];
+	char ca_cn[TLSCONF_CN_MAX];
+	char server_name[TLSCONF_MAX_NAME + 1];
 };
 
 /* Per SSL: the first certificate the verify callback turned down. */
-struct tls_conn_info {
+struct tlsconf_conn_info {
 	int verify_err; /* X509_V_OK while nothing failed */
 	int depth;
-	char subject[TLS_CN_MAX];
-	char issuer[TLS_CN_MAX];
+	char subject[TLSCONF_CN_MAX];
+	char issuer[TLSCONF_CN_MAX];
 	char not_before[40];
 	char not_after[40];
 };
 
-static CRYPTO_ONCE tls_once = CRYPTO_ONCE_STATIC_INIT;
-static int tls_ctx_idx = -1;
-static int tls_ssl_idx = -1;
+static CRYPTO_ONCE tlsconf_once = CRYPTO_ONCE_STATIC_INIT;
+static int tlsconf_ctx_idx = -1;
+static int tlsconf_ssl_idx = -1;
 
 static void
-tls_ex_free(
+tlsconf_ex_free(
     void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
 {
 	free(ptr);
 }
 
 static void
-tls_init_once(void)
+tlsconf_init_once(void)
 {
-	tls_ctx_idx =
-	    SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, tls_ex_free);
-	tls_ssl_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, tls_ex_free);
+	tlsconf_ctx_idx =
+	    SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, tlsconf_ex_free);
+	tlsconf_ssl_idx =
+	    SSL_get_ex_new_index(0, NULL, NULL, NULL, tlsconf_ex_free);
 }
 
 static bool
-tls_init(void)
+tlsconf_init(void)
 {
-	return CRYPTO_THREAD_run_once(&tls_once, tls_init_once) &&
-	       tls_ctx_idx >= 0 && tls_ssl_idx >= 0;
+	return CRYPTO_THREAD_run_once(&tlsconf_once, tlsconf_init_once) &&
+	       tlsconf_ctx_idx >= 0 && tlsconf_ssl_idx >= 0;
 }
 
-static const struct tls_ctx_info *
-tls_ctx_info_of(const SSL *ssl)
+static const struct tlsconf_ctx_info *
+tlsconf_ctx_info_of(const SSL *ssl)
 {
-	if (ssl == NULL || tls_ctx_idx < 0)
+	if (ssl == NULL || tlsconf_ctx_idx < 0)
 		return NULL;
-	return SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), tls_ctx_idx);
+	return SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), tlsconf_ctx_idx);
 }
 
-static struct tls_conn_info *
-tls_conn_info_of(const SSL *ssl)
+static struct tlsconf_conn_info *
+tlsconf_conn_info_of(const SSL *ssl)
 {
-	if (ssl == NULL || tls_ssl_idx < 0)
+	if (ssl == NULL || tlsconf_ssl_idx < 0)
 		return NULL;
-	return SSL_get_ex_data(ssl, tls_ssl_idx);
+	return SSL_get_ex_data(ssl, tlsconf_ssl_idx);
 }
 
 /* The reason text of the first queued OpenSSL error, draining the queue
  * (every entry logged at debug level). */
 static const char *
-tls_ossl_reason(char *buf, size_t len)
+tlsconf_ossl_reason(char *buf, size_t len)
 {
 	unsigned long e, first = 0;
 	char line[256];
@@ -142,7 +143,7 @@ tls_ossl_reason(char *buf, size_t len)
 
 /* Copies s into buf, replacing anything but printable ASCII by '?'. */
 static void
-tls_sanitize(char *buf, size_t len, const unsigned char *s, size_t n)
+tlsconf_sanitize(char *buf, size_t len, const unsigned char *s, size_t n)
 {
 	size_t o = 0;
 
@@ -154,7 +155,7 @@ tls_sanitize(char *buf, size_t len, const unsigned char *s, size_t n)
 
 /* The CN of name into buf; returns 0 or -ENOENT. */
 static int
-tls_name_cn(const X509_NAME *name, char *buf, size_t len)
+tlsconf_name_cn(const X509_NAME *name, char *buf, size_t len)
 {
 	const X509_NAME_ENTRY *ent;
 	unsigned char *utf8 = NULL;
@@ -171,28 +172,28 @@ tls_name_cn(const X509_NAME *name, char *buf, size_t len)
 	n = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(ent));
 	if (n < 0)
 		return -ENOENT;
-	tls_sanitize(buf, len, utf8, (size_t)n);
+	tlsconf_sanitize(buf, len, utf8, (size_t)n);
 	OPENSSL_free(utf8);
 	return 0;
 }
 
 static void
-tls_cert_cn(const X509 *x, char *buf, size_t len)
+tlsconf_cert_cn(const X509 *x, char *buf, size_t len)
 {
-	if (tls_name_cn(X509_get_subject_name(x), buf, len) < 0)
+	if (tlsconf_name_cn(X509_get_subject_name(x), buf, len) < 0)
 		snprintf(buf, len, "no CN");
 }
 
 static void
-tls_issuer_cn(const X509 *x, char *buf, size_t len)
+tlsconf_issuer_cn(const X509 *x, char *buf, size_t len)
 {
-	if (tls_name_cn(X509_get_issuer_name(x), buf, len) < 0)
+	if (tlsconf_name_cn(X509_get_issuer_name(x), buf, len) < 0)
 		snprintf(buf, len, "no CN");
 }
 
 /* "2025-01-31 12:00:00 UTC" */
 static void
-tls_format_time(const ASN1_TIME *t, char *buf, size_t len)
+tlsconf_format_time(const ASN1_TIME *t, char *buf, size_t len)
 {
 	struct tm tm;
 
@@ -202,7 +203,8 @@ tls_format_time(const ASN1_TIME *t, char *buf, size_t len)
 }
 
 static void
-tls_record_cert(struct tls_conn_info *ci, const X509 *x, int verr, int depth)
+tlsconf_record_cert(
+    struct tlsconf_conn_info *ci, const X509 *x, int verr, int depth)
 {
 	ci->verify_err = verr;
 	ci->depth = depth;
@@ -213,25 +215,25 @@ tls_record_cert(struct tls_conn_info *ci, const X509 *x, int verr, int depth)
 		snprintf(ci->not_after, sizeof(ci->not_after), "unknown");
 		return;
 	}
-	tls_cert_cn(x, ci->subject, sizeof(ci->subject));
-	tls_issuer_cn(x, ci->issuer, sizeof(ci->issuer));
-	tls_format_time(
+	tlsconf_cert_cn(x, ci->subject, sizeof(ci->subject));
+	tlsconf_issuer_cn(x, ci->issuer, sizeof(ci->issuer));
+	tlsconf_format_time(
 	    X509_get0_notBefore(x), ci->not_before, sizeof(ci->not_before));
-	tls_format_time(
+	tlsconf_format_time(
 	    X509_get0_notAfter(x), ci->not_after, sizeof(ci->not_after));
 }
 
 /*
  * Verify callback: also requires the leaf's extendedKeyUsage (OpenSSL's
  * purpose check passes a leaf that has none), and records the first failure
- * for tls_describe_error().
+ * for tlsconf_describe_error().
  */
 static int
-tls_verify_cb(int ok, X509_STORE_CTX *sctx)
+tlsconf_verify_cb(int ok, X509_STORE_CTX *sctx)
 {
 	SSL *ssl = X509_STORE_CTX_get_ex_data(
 	    sctx, SSL_get_ex_data_X509_STORE_CTX_idx());
-	struct tls_conn_info *ci = tls_conn_info_of(ssl);
+	struct tlsconf_conn_info *ci = tlsconf_conn_info_of(ssl);
 	X509 *cert = X509_STORE_CTX_get_current_cert(sctx);
 	int depth = X509_STORE_CTX_get_error_depth(sctx);
 
@@ -247,7 +249,7 @@ tls_verify_cb(int ok, X509_STORE_CTX *sctx)
 		}
 	}
 	if (!ok && ci != NULL && ci->verify_err == X509_V_OK)
-		tls_record_cert(
+		tlsconf_record_cert(
 		    ci, cert, X509_STORE_CTX_get_error(sctx), depth);
 	return ok;
 }
@@ -257,13 +259,13 @@ tls_verify_cb(int ok, X509_STORE_CTX *sctx)
  * says whose certificate it is.
  */
 static void
-tls_verify_text(const struct tls_ctx_info *info, bool peer_is_server,
-    const struct tls_conn_info *ci, char *buf, size_t len)
+tlsconf_verify_text(const struct tlsconf_ctx_info *info, bool peer_is_server,
+    const struct tlsconf_conn_info *ci, char *buf, size_t len)
 {
 	const char *role = peer_is_server ? "server" : "client";
 	const char *dir = info != NULL ? info->dir : "the TLS directory";
 	const char *ca_cn = info != NULL ? info->ca_cn : "unknown";
-	char who[2 * TLS_CN_MAX + 96];
+	char who[2 * TLSCONF_CN_MAX + 96];
 	bool mismatch = false;
 
 	switch (ci->verify_err) {
@@ -328,7 +330,7 @@ tls_verify_text(const struct tls_ctx_info *info, bool peer_is_server,
  * terminating NUL; the caller wipes and frees it. Reports the file's mode.
  */
 static int
-tls_read_file(const char *path, const char *dir, size_t max,
+tlsconf_read_file(const char *path, const char *dir, size_t max,
     unsigned char **ret_buf, size_t *ret_len, mode_t *ret_mode, char *err,
     size_t errlen)
 {
@@ -403,7 +405,8 @@ out:
 
 /* Loads DIR/ca.crt as the only trust anchors of ctx. */
 static int
-tls_load_ca(SSL_CTX *ctx, struct tls_ctx_info *info, char *err, size_t errlen)
+tlsconf_load_ca(
+    SSL_CTX *ctx, struct tlsconf_ctx_info *info, char *err, size_t errlen)
 {
 	X509_STORE *store = SSL_CTX_get_cert_store(ctx);
 	unsigned char *data = NULL;
@@ -415,8 +418,8 @@ tls_load_ca(SSL_CTX *ctx, struct tls_ctx_info *info, char *err, size_t errlen)
 	int r, n = 0;
 
 	snprintf(path, sizeof(path), "%s/ca.crt", info->dir);
-	r = tls_read_file(path, info->dir, TLS_MAX_CERT_FILE, &data, &len,
-	    &mode, err, errlen);
+	r = tlsconf_read_file(path, info->dir, TLSCONF_MAX_CERT_FILE, &data,
+	    &len, &mode, err, errlen);
 	if (r < 0)
 		return r;
 	b = BIO_new_mem_buf(data, (int)len);
@@ -425,17 +428,17 @@ tls_load_ca(SSL_CTX *ctx, struct tls_ctx_info *info, char *err, size_t errlen)
 		errbuf_set(err, errlen, "cannot read %s: out of memory", path);
 		goto out;
 	}
-	while (n < TLS_MAX_CA_CERTS &&
+	while (n < TLSCONF_MAX_CA_CERTS &&
 	       (x = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL) {
 		int ok = X509_STORE_add_cert(store, x);
 
 		if (ok && n == 0)
-			tls_cert_cn(x, info->ca_cn, sizeof(info->ca_cn));
+			tlsconf_cert_cn(x, info->ca_cn, sizeof(info->ca_cn));
 		X509_free(x);
 		if (!ok) {
 			r = -EIO;
 			errbuf_set(err, errlen, "cannot use %s: %s", path,
-			    tls_ossl_reason(reason, sizeof(reason)));
+			    tlsconf_ossl_reason(reason, sizeof(reason)));
 			goto out;
 		}
 		n++;
@@ -459,13 +462,13 @@ out:
 /* Warns, without failing, when our own certificate would not pass our own
  * CA: the peer will refuse it, and this names the file that is wrong. */
 static void
-tls_check_own_cert(
-    SSL_CTX *ctx, const struct tls_ctx_info *info, const char *path, X509 *cert)
+tlsconf_check_own_cert(SSL_CTX *ctx, const struct tlsconf_ctx_info *info,
+    const char *path, X509 *cert)
 {
 	X509_STORE_CTX *sctx = X509_STORE_CTX_new();
-	struct tls_conn_info ci = {.verify_err = X509_V_OK};
+	struct tlsconf_conn_info ci = {.verify_err = X509_V_OK};
 	STACK_OF(X509) *chain = NULL;
-	char text[TLS_ERROR_MAX];
+	char text[TLSCONF_ERROR_MAX];
 
 	if (!SSL_CTX_get0_chain_certs(ctx, &chain))
 		chain = NULL;
@@ -480,10 +483,10 @@ tls_check_own_cert(
 	}
 	if (X509_verify_cert(sctx) == 1)
 		goto out;
-	tls_record_cert(&ci, X509_STORE_CTX_get_current_cert(sctx),
+	tlsconf_record_cert(&ci, X509_STORE_CTX_get_current_cert(sctx),
 	    X509_STORE_CTX_get_error(sctx),
 	    X509_STORE_CTX_get_error_depth(sctx));
-	tls_verify_text(info, info->server, &ci, text, sizeof(text));
+	tlsconf_verify_text(info, info->server, &ci, text, sizeof(text));
 	log_warn("%s will be refused by the %s: %s", path,
 	    info->server ? "client" : "server", text);
 	ERR_clear_error();
@@ -494,14 +497,14 @@ out:
 /* Never prompt for a pass phrase: keys are unencrypted, and a daemon has
  * no terminal. */
 static int
-tls_no_password(char *buf, int size, int rwflag, void *u)
+tlsconf_no_password(char *buf, int size, int rwflag, void *u)
 {
 	return -1;
 }
 
 /* Loads DIR/NAME.crt (leaf, then any chain) and DIR/NAME.key. */
 static int
-tls_load_identity(SSL_CTX *ctx, const struct tls_ctx_info *info,
+tlsconf_load_identity(SSL_CTX *ctx, const struct tlsconf_ctx_info *info,
     const char *name, char *err, size_t errlen)
 {
 	char crt_path[PATH_MAX + 16], key_path[PATH_MAX + 16], reason[128];
@@ -516,8 +519,8 @@ tls_load_identity(SSL_CTX *ctx, const struct tls_ctx_info *info,
 	snprintf(crt_path, sizeof(crt_path), "%s/%s.crt", info->dir, name);
 	snprintf(key_path, sizeof(key_path), "%s/%s.key", info->dir, name);
 
-	r = tls_read_file(crt_path, info->dir, TLS_MAX_CERT_FILE, &data, &len,
-	    &mode, err, errlen);
+	r = tlsconf_read_file(crt_path, info->dir, TLSCONF_MAX_CERT_FILE, &data,
+	    &len, &mode, err, errlen);
 	if (r < 0)
 		return r;
 	b = BIO_new_mem_buf(data, (int)len);
@@ -528,24 +531,24 @@ tls_load_identity(SSL_CTX *ctx, const struct tls_ctx_info *info,
 		r = -EINVAL;
 		errbuf_set(err, errlen,
 		    "%s is not a PEM certificate (%s); create certificates with `telepod certs create --out %s`",
-		    crt_path, tls_ossl_reason(reason, sizeof(reason)),
+		    crt_path, tlsconf_ossl_reason(reason, sizeof(reason)),
 		    info->dir);
 		goto out;
 	}
 	if (SSL_CTX_use_certificate(ctx, leaf) != 1) {
 		r = -EINVAL;
 		errbuf_set(err, errlen, "cannot use %s: %s", crt_path,
-		    tls_ossl_reason(reason, sizeof(reason)));
+		    tlsconf_ossl_reason(reason, sizeof(reason)));
 		goto out;
 	}
-	for (int i = 0; i < TLS_MAX_CA_CERTS &&
+	for (int i = 0; i < TLSCONF_MAX_CA_CERTS &&
 	                (x = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL;
 	     i++) {
 		if (SSL_CTX_add0_chain_cert(ctx, x) != 1) {
 			X509_free(x);
 			r = -EINVAL;
 			errbuf_set(err, errlen, "cannot use %s: %s", crt_path,
-			    tls_ossl_reason(reason, sizeof(reason)));
+			    tlsconf_ossl_reason(reason, sizeof(reason)));
 			goto out;
 		}
 	}
@@ -555,11 +558,11 @@ tls_load_identity(SSL_CTX *ctx, const struct tls_ctx_info *info,
 	free(data);
 	data = NULL;
 
-	r = tls_read_file(key_path, info->dir, TLS_MAX_KEY_FILE, &data, &len,
-	    &mode, err, errlen);
+	r = tlsconf_read_file(key_path, info->dir, TLSCONF_MAX_KEY_FILE, &data,
+	    &len, &mode, err, errlen);
 	if (r < 0)
 		goto out;
-	alloc_len = TLS_MAX_KEY_FILE + 1;
+	alloc_len = TLSCONF_MAX_KEY_FILE + 1;
 	if (mode & (S_IRWXG | S_IRWXO))
 		log_warn(
 		    "%s is open to group or others (mode %04o): anyone who reads it can impersonate the %s; run `chmod 600 %s`",
@@ -567,12 +570,12 @@ tls_load_identity(SSL_CTX *ctx, const struct tls_ctx_info *info,
 	b = BIO_new_mem_buf(data, (int)len);
 	if (b == NULL)
 		goto nomem;
-	key = PEM_read_bio_PrivateKey(b, NULL, tls_no_password, NULL);
+	key = PEM_read_bio_PrivateKey(b, NULL, tlsconf_no_password, NULL);
 	if (key == NULL) {
 		r = -EINVAL;
 		errbuf_set(err, errlen,
 		    "%s is not an unencrypted PEM private key (%s); create certificates with `telepod certs create --out %s`",
-		    key_path, tls_ossl_reason(reason, sizeof(reason)),
+		    key_path, tlsconf_ossl_reason(reason, sizeof(reason)),
 		    info->dir);
 		goto out;
 	}
@@ -582,10 +585,10 @@ tls_load_identity(SSL_CTX *ctx, const struct tls_ctx_info *info,
 		errbuf_set(err, errlen,
 		    "%s does not belong to %s (%s); copy both from the same `telepod certs create --out DIR`",
 		    key_path, crt_path,
-		    tls_ossl_reason(reason, sizeof(reason)));
+		    tlsconf_ossl_reason(reason, sizeof(reason)));
 		goto out;
 	}
-	tls_check_own_cert(ctx, info, crt_path, leaf);
+	tlsconf_check_own_cert(ctx, info, crt_path, leaf);
 	r = 0;
 	goto out;
 nomem:
@@ -596,7 +599,8 @@ out:
 	X509_free(leaf);
 	BIO_free(b);
 	if (data != NULL) {
-		/* Key text: wipe the whole buffer tls_read_file allocated. */
+		/* Key text: wipe the whole buffer tlsconf_read_file allocated.
+		 */
 		OPENSSL_cleanse(data, alloc_len > 0 ? alloc_len : len);
 		free(data);
 	}
@@ -604,7 +608,7 @@ out:
 }
 
 static bool
-tls_is_ip(const char *s)
+tlsconf_is_ip(const char *s)
 {
 	unsigned char buf[16];
 
@@ -613,12 +617,12 @@ tls_is_ip(const char *s)
 }
 
 static int
-tls_ctx_new(bool server, const char *dir, const char *server_name,
+tlsconf_ctx_new(bool server, const char *dir, const char *server_name,
     SSL_CTX **ret_ctx, char *err, size_t errlen)
 {
 	SSL_CTX *ctx = NULL;
-	struct tls_ctx_info *info = NULL;
-	struct tls_ctx_info *ci;
+	struct tlsconf_ctx_info *info = NULL;
+	struct tlsconf_ctx_info *ci;
 	X509_VERIFY_PARAM *param;
 	char reason[128];
 	int r;
@@ -627,16 +631,16 @@ tls_ctx_new(bool server, const char *dir, const char *server_name,
 		errbuf_set(err, errlen, "no usable TLS directory given");
 		return -EINVAL;
 	}
-	if (!server &&
-	    (server_name[0] == '\0' || strlen(server_name) > TLS_MAX_NAME)) {
+	if (!server && (server_name[0] == '\0' ||
+	                   strlen(server_name) > TLSCONF_MAX_NAME)) {
 		errbuf_set(err, errlen,
 		    "the server name must have 1 to %d characters",
-		    TLS_MAX_NAME);
+		    TLSCONF_MAX_NAME);
 		return -EINVAL;
 	}
-	if (!tls_init()) {
+	if (!tlsconf_init()) {
 		errbuf_set(err, errlen, "cannot set up TLS: %s",
-		    tls_ossl_reason(reason, sizeof(reason)));
+		    tlsconf_ossl_reason(reason, sizeof(reason)));
 		return -ENOMEM;
 	}
 	info = calloc(1, sizeof(*info));
@@ -644,7 +648,7 @@ tls_ctx_new(bool server, const char *dir, const char *server_name,
 	if (info == NULL || ctx == NULL) {
 		r = -ENOMEM;
 		errbuf_set(err, errlen, "cannot set up TLS: %s",
-		    tls_ossl_reason(reason, sizeof(reason)));
+		    tlsconf_ossl_reason(reason, sizeof(reason)));
 		goto out;
 	}
 	info->server = server;
@@ -652,7 +656,7 @@ tls_ctx_new(bool server, const char *dir, const char *server_name,
 	if (!server)
 		snprintf(info->server_name, sizeof(info->server_name), "%s",
 		    server_name);
-	if (!SSL_CTX_set_ex_data(ctx, tls_ctx_idx, info)) {
+	if (!SSL_CTX_set_ex_data(ctx, tlsconf_ctx_idx, info)) {
 		r = -ENOMEM;
 		errbuf_set(err, errlen, "cannot set up TLS: out of memory");
 		goto out;
@@ -665,7 +669,7 @@ tls_ctx_new(bool server, const char *dir, const char *server_name,
 		r = -EIO;
 		errbuf_set(err, errlen,
 		    "cannot restrict TLS to version 1.3: %s",
-		    tls_ossl_reason(reason, sizeof(reason)));
+		    tlsconf_ossl_reason(reason, sizeof(reason)));
 		goto out;
 	}
 	/* TLS 1.3 has neither renegotiation nor compression; say so anyway
@@ -681,7 +685,7 @@ tls_ctx_new(bool server, const char *dir, const char *server_name,
 	SSL_CTX_set_verify(ctx,
 	    server ? SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT
 	           : SSL_VERIFY_PEER,
-	    tls_verify_cb);
+	    tlsconf_verify_cb);
 	SSL_CTX_set_verify_depth(ctx, TLS_VERIFY_DEPTH);
 	param = SSL_CTX_get0_param(ctx);
 	if (!X509_VERIFY_PARAM_set_purpose(param,
@@ -689,7 +693,7 @@ tls_ctx_new(bool server, const char *dir, const char *server_name,
 		r = -EIO;
 		errbuf_set(err, errlen,
 		    "cannot set the certificate purpose: %s",
-		    tls_ossl_reason(reason, sizeof(reason)));
+		    tlsconf_ossl_reason(reason, sizeof(reason)));
 		goto out;
 	}
 	if (!server) {
@@ -697,7 +701,7 @@ tls_ctx_new(bool server, const char *dir, const char *server_name,
 
 		X509_VERIFY_PARAM_set_hostflags(
 		    param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-		if (tls_is_ip(server_name))
+		if (tlsconf_is_ip(server_name))
 			ok = X509_VERIFY_PARAM_set1_ip_asc(param, server_name);
 		else
 			ok = X509_VERIFY_PARAM_set1_host(param, server_name, 0);
@@ -706,15 +710,15 @@ tls_ctx_new(bool server, const char *dir, const char *server_name,
 			errbuf_set(err, errlen,
 			    "cannot use the server name \"%s\": %s",
 			    ci->server_name,
-			    tls_ossl_reason(reason, sizeof(reason)));
+			    tlsconf_ossl_reason(reason, sizeof(reason)));
 			goto out;
 		}
 	}
 
-	r = tls_load_ca(ctx, ci, err, errlen);
+	r = tlsconf_load_ca(ctx, ci, err, errlen);
 	if (r < 0)
 		goto out;
-	r = tls_load_identity(
+	r = tlsconf_load_identity(
 	    ctx, ci, server ? "server" : "client", err, errlen);
 	if (r < 0)
 		goto out;
@@ -730,33 +734,34 @@ out:
 }
 
 int
-tls_server_ctx_new(const char *dir, SSL_CTX **ret_ctx, char *err, size_t errlen)
+tlsconf_server_ctx_new(
+    const char *dir, SSL_CTX **ret_ctx, char *err, size_t errlen)
 {
-	return tls_ctx_new(true, dir, NULL, ret_ctx, err, errlen);
+	return tlsconf_ctx_new(true, dir, NULL, ret_ctx, err, errlen);
 }
 
 int
-tls_client_ctx_new(const char *dir, const char *server_name, SSL_CTX **ret_ctx,
-    char *err, size_t errlen)
+tlsconf_client_ctx_new(const char *dir, const char *server_name,
+    SSL_CTX **ret_ctx, char *err, size_t errlen)
 {
-	return tls_ctx_new(false, dir,
-	    server_name != NULL ? server_name : TLS_DEFAULT_SERVER_NAME,
+	return tlsconf_ctx_new(false, dir,
+	    server_name != NULL ? server_name : TLSCONF_DEFAULT_SERVER_NAME,
 	    ret_ctx, err, errlen);
 }
 
 static struct bufferevent *
-tls_bufferevent_new(
+tlsconf_bufferevent_new(
     struct event_base *base, SSL_CTX *ctx, evutil_socket_t fd, bool accept)
 {
-	const struct tls_ctx_info *info;
-	struct tls_conn_info *ci = NULL;
+	const struct tlsconf_ctx_info *info;
+	struct tlsconf_conn_info *ci = NULL;
 	struct bufferevent *bev;
 	SSL *ssl = NULL;
 	int one = 1;
 
 	if (fd < 0)
 		return NULL;
-	if (!tls_init())
+	if (!tlsconf_init())
 		goto fail;
 	if (evutil_make_socket_nonblocking(fd) < 0)
 		goto fail;
@@ -769,11 +774,11 @@ tls_bufferevent_new(
 	if (ssl == NULL || ci == NULL)
 		goto fail;
 	ci->verify_err = X509_V_OK;
-	if (!SSL_set_ex_data(ssl, tls_ssl_idx, ci))
+	if (!SSL_set_ex_data(ssl, tlsconf_ssl_idx, ci))
 		goto fail;
 	ci = NULL; /* freed with ssl now */
-	info = tls_ctx_info_of(ssl);
-	if (!accept && info != NULL && !tls_is_ip(info->server_name) &&
+	info = tlsconf_ctx_info_of(ssl);
+	if (!accept && info != NULL && !tlsconf_is_ip(info->server_name) &&
 	    !SSL_set_tlsext_host_name(ssl, info->server_name))
 		goto fail;
 	bev = bufferevent_openssl_socket_new(base, fd, ssl,
@@ -799,93 +804,94 @@ fail:
 }
 
 struct bufferevent *
-tls_bufferevent_accept(
+tlsconf_bufferevent_accept(
     struct event_base *base, SSL_CTX *ctx, evutil_socket_t fd)
 {
-	return tls_bufferevent_new(base, ctx, fd, true);
+	return tlsconf_bufferevent_new(base, ctx, fd, true);
 }
 
 struct bufferevent *
-tls_bufferevent_connect(
+tlsconf_bufferevent_connect(
     struct event_base *base, SSL_CTX *ctx, evutil_socket_t fd)
 {
-	return tls_bufferevent_new(base, ctx, fd, false);
+	return tlsconf_bufferevent_new(base, ctx, fd, false);
 }
 
 /* What an OpenSSL error code means for the user, roughly. */
-enum tls_err_kind {
-	TLS_ERR_OTHER,
-	TLS_ERR_NOT_TLS,
-	TLS_ERR_VERSION,
-	TLS_ERR_NO_CERT,
-	TLS_ERR_VERIFY,
-	TLS_ERR_ALERT_EXPIRED,
-	TLS_ERR_ALERT_UNKNOWN_CA,
-	TLS_ERR_ALERT_CERT_REQUIRED,
-	TLS_ERR_ALERT_CERT,
-	TLS_ERR_ALERT_OTHER,
-	TLS_ERR_EOF,
-	TLS_ERR_SYSCALL,
+enum tlsconf_err_kind {
+	TLSCONF_ERR_OTHER,
+	TLSCONF_ERR_NOT_TLS,
+	TLSCONF_ERR_VERSION,
+	TLSCONF_ERR_NO_CERT,
+	TLSCONF_ERR_VERIFY,
+	TLSCONF_ERR_ALERT_EXPIRED,
+	TLSCONF_ERR_ALERT_UNKNOWN_CA,
+	TLSCONF_ERR_ALERT_CERT_REQUIRED,
+	TLSCONF_ERR_ALERT_CERT,
+	TLSCONF_ERR_ALERT_OTHER,
+	TLSCONF_ERR_EOF,
+	TLSCONF_ERR_SYSCALL,
 };
 
-static enum tls_err_kind
-tls_classify(unsigned long e)
+static enum tlsconf_err_kind
+tlsconf_classify(unsigned long e)
 {
 	int reason = ERR_GET_REASON(e);
 
 	/* libevent records SSL_get_error()'s code itself next to the
 	 * queue's entries; those are small numbers with no library. */
 	if (ERR_GET_LIB(e) == 0 && !ERR_SYSTEM_ERROR(e))
-		return e == SSL_ERROR_SYSCALL ? TLS_ERR_SYSCALL : TLS_ERR_OTHER;
+		return e == SSL_ERROR_SYSCALL ? TLSCONF_ERR_SYSCALL
+		                              : TLSCONF_ERR_OTHER;
 	if (ERR_SYSTEM_ERROR(e))
-		return TLS_ERR_SYSCALL;
+		return TLSCONF_ERR_SYSCALL;
 	if (ERR_GET_LIB(e) != ERR_LIB_SSL)
-		return TLS_ERR_OTHER;
+		return TLSCONF_ERR_OTHER;
 	switch (reason) {
 	case SSL_R_HTTP_REQUEST:
 	case SSL_R_HTTPS_PROXY_REQUEST:
 	case SSL_R_WRONG_VERSION_NUMBER:
 	case SSL_R_PACKET_LENGTH_TOO_LONG:
 	case SSL_R_RECORD_LENGTH_MISMATCH:
-		return TLS_ERR_NOT_TLS;
+		return TLSCONF_ERR_NOT_TLS;
 	case SSL_R_UNSUPPORTED_PROTOCOL:
 	case SSL_R_NO_PROTOCOLS_AVAILABLE:
 	case SSL_R_VERSION_TOO_LOW:
 	case SSL_R_VERSION_TOO_HIGH:
 	case SSL_R_WRONG_SSL_VERSION:
 	case SSL_R_TLSV1_ALERT_PROTOCOL_VERSION:
-		return TLS_ERR_VERSION;
+		return TLSCONF_ERR_VERSION;
 	case SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE:
 	case SSL_R_NO_CERTIFICATES_RETURNED:
-		return TLS_ERR_NO_CERT;
+		return TLSCONF_ERR_NO_CERT;
 	case SSL_R_CERTIFICATE_VERIFY_FAILED:
-		return TLS_ERR_VERIFY;
+		return TLSCONF_ERR_VERIFY;
 	case SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED:
-		return TLS_ERR_ALERT_EXPIRED;
+		return TLSCONF_ERR_ALERT_EXPIRED;
 	case SSL_R_TLSV1_ALERT_UNKNOWN_CA:
-		return TLS_ERR_ALERT_UNKNOWN_CA;
+		return TLSCONF_ERR_ALERT_UNKNOWN_CA;
 	case SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED:
-		return TLS_ERR_ALERT_CERT_REQUIRED;
+		return TLSCONF_ERR_ALERT_CERT_REQUIRED;
 	case SSL_R_SSLV3_ALERT_BAD_CERTIFICATE:
 	case SSL_R_SSLV3_ALERT_UNSUPPORTED_CERTIFICATE:
 	case SSL_R_SSLV3_ALERT_CERTIFICATE_UNKNOWN:
 	case SSL_R_SSLV3_ALERT_CERTIFICATE_REVOKED:
 	case SSL_R_TLSV1_ALERT_ACCESS_DENIED:
-		return TLS_ERR_ALERT_CERT;
+		return TLSCONF_ERR_ALERT_CERT;
 	case SSL_R_UNEXPECTED_EOF_WHILE_READING:
-		return TLS_ERR_EOF;
+		return TLSCONF_ERR_EOF;
 	default:
 		/* Received alerts are SSL_AD_REASON_OFFSET + the alert. */
 		if (reason >= SSL_AD_REASON_OFFSET &&
 		    reason < SSL_AD_REASON_OFFSET + 256)
-			return TLS_ERR_ALERT_OTHER;
-		return TLS_ERR_OTHER;
+			return TLSCONF_ERR_ALERT_OTHER;
+		return TLSCONF_ERR_OTHER;
 	}
 }
 
 /* Errors an errno left by a failed socket call can sensibly explain. */
 static bool
-tls_is_conn_errno(int e)
+tlsconf_is_conn_errno(int e)
 {
 	switch (e) {
 	case ECONNRESET:
@@ -903,27 +909,27 @@ tls_is_conn_errno(int e)
 }
 
 const char *
-tls_describe_error(struct bufferevent *bev, char *buf, size_t len)
+tlsconf_describe_error(struct bufferevent *bev, char *buf, size_t len)
 {
 	int saved_errno = errno;
 	SSL *ssl = bufferevent_openssl_get_ssl(bev);
-	const struct tls_ctx_info *info = tls_ctx_info_of(ssl);
-	struct tls_conn_info *ci = tls_conn_info_of(ssl);
-	unsigned long errs[TLS_MAX_ERRS], e;
+	const struct tlsconf_ctx_info *info = tlsconf_ctx_info_of(ssl);
+	struct tlsconf_conn_info *ci = tlsconf_conn_info_of(ssl);
+	unsigned long errs[TLSCONF_MAX_ERRS], e;
 	size_t n = 0, n_bev;
 	bool server = ssl != NULL && SSL_is_server(ssl);
 	bool done = ssl != NULL && SSL_is_init_finished(ssl);
 	const char *peer = server ? "the client" : "the server";
 	const char *dir = info != NULL ? info->dir : "DIR";
 	char reason[160], line[256];
-	enum tls_err_kind kind = TLS_ERR_OTHER;
+	enum tlsconf_err_kind kind = TLSCONF_ERR_OTHER;
 	unsigned long pick = 0;
 
 	if (buf == NULL || len == 0)
 		return buf;
 	/* libevent hands its recorded errors back newest first; this
 	 * thread's queue (normally empty by now) is oldest first. */
-	while (n < TLS_MAX_ERRS && (e = bufferevent_get_openssl_error(bev)))
+	while (n < TLSCONF_MAX_ERRS && (e = bufferevent_get_openssl_error(bev)))
 		errs[n++] = e;
 	n_bev = n;
 	for (size_t i = 0; i < n_bev / 2; i++) {
@@ -932,7 +938,7 @@ tls_describe_error(struct bufferevent *bev, char *buf, size_t len)
 		errs[n_bev - 1 - i] = e;
 	}
 	while ((e = ERR_get_error()) != 0)
-		if (n < TLS_MAX_ERRS)
+		if (n < TLSCONF_MAX_ERRS)
 			errs[n++] = e;
 	for (size_t i = 0; i < n; i++) {
 		ERR_error_string_n(errs[i], line, sizeof(line));
@@ -942,15 +948,15 @@ tls_describe_error(struct bufferevent *bev, char *buf, size_t len)
 
 	/* What our verify callback saw beats any summary. */
 	if (ci != NULL && ci->verify_err != X509_V_OK) {
-		tls_verify_text(info, !server, ci, buf, len);
+		tlsconf_verify_text(info, !server, ci, buf, len);
 		return buf;
 	}
 	/* The oldest error that means something is the cause. */
-	for (size_t i = 0; i < n && kind == TLS_ERR_OTHER; i++) {
-		kind = tls_classify(errs[i]);
+	for (size_t i = 0; i < n && kind == TLSCONF_ERR_OTHER; i++) {
+		kind = tlsconf_classify(errs[i]);
 		pick = errs[i];
 	}
-	if (kind == TLS_ERR_OTHER)
+	if (kind == TLSCONF_ERR_OTHER)
 		pick = n > 0 ? errs[0] : 0;
 	if (pick != 0 && ERR_GET_LIB(pick) != 0 &&
 	    ERR_reason_error_string(pick) != NULL)
@@ -962,7 +968,7 @@ tls_describe_error(struct bufferevent *bev, char *buf, size_t len)
 		snprintf(reason, sizeof(reason), "no details");
 
 	switch (kind) {
-	case TLS_ERR_NOT_TLS:
+	case TLSCONF_ERR_NOT_TLS:
 		snprintf(buf, len,
 		    "%s is not speaking TLS (plain TCP?%s); check that it is a telepod %s and that the address and port are right",
 		    peer,
@@ -973,20 +979,20 @@ tls_describe_error(struct bufferevent *bev, char *buf, size_t len)
 		        : "",
 		    server ? "client (telepodd)" : "server");
 		break;
-	case TLS_ERR_VERSION:
+	case TLSCONF_ERR_VERSION:
 		snprintf(buf, len,
 		    "TLS version mismatch: %s does not speak TLS 1.3, which telepod requires on both ends (%s); upgrade the older side",
 		    peer, reason);
 		break;
-	case TLS_ERR_NO_CERT:
+	case TLSCONF_ERR_NO_CERT:
 		snprintf(buf, len,
 		    "%s sent no certificate; it needs %s.crt and %s.key from `telepod certs create` in its TLS directory",
 		    peer, server ? "client" : "server",
 		    server ? "client" : "server");
 		break;
-	case TLS_ERR_VERIFY: {
+	case TLSCONF_ERR_VERIFY: {
 		/* Not recorded by our callback (another verify path). */
-		struct tls_conn_info vi = {
+		struct tlsconf_conn_info vi = {
 		    .verify_err = (int)SSL_get_verify_result(ssl)};
 
 		snprintf(vi.subject, sizeof(vi.subject), "unknown");
@@ -995,25 +1001,25 @@ tls_describe_error(struct bufferevent *bev, char *buf, size_t len)
 		snprintf(vi.not_after, sizeof(vi.not_after), "unknown");
 		if (vi.verify_err == X509_V_OK)
 			vi.verify_err = X509_V_ERR_UNSPECIFIED;
-		tls_verify_text(info, !server, &vi, buf, len);
+		tlsconf_verify_text(info, !server, &vi, buf, len);
 		break;
 	}
-	case TLS_ERR_ALERT_EXPIRED:
+	case TLSCONF_ERR_ALERT_EXPIRED:
 		snprintf(buf, len,
 		    "%s refused our certificate: it has expired, or the clocks disagree; create new certificates with `telepod certs create` and install them on both ends",
 		    peer);
 		break;
-	case TLS_ERR_ALERT_UNKNOWN_CA:
+	case TLSCONF_ERR_ALERT_UNKNOWN_CA:
 		snprintf(buf, len,
 		    "%s refused our certificate: it is not signed by the CA %s trusts (certificate mismatch: were the certificates made by the same `telepod certs create`? ours came with %s/ca.crt)",
 		    peer, server ? "the client" : "the server", dir);
 		break;
-	case TLS_ERR_ALERT_CERT_REQUIRED:
+	case TLSCONF_ERR_ALERT_CERT_REQUIRED:
 		snprintf(buf, len,
 		    "%s requires a client certificate and we sent none; put client.crt and client.key in %s",
 		    peer, dir);
 		break;
-	case TLS_ERR_ALERT_CERT:
+	case TLSCONF_ERR_ALERT_CERT:
 		snprintf(buf, len,
 		    "%s refused our certificate (%s); check that both ends use certificates from the same `telepod certs create`%s",
 		    peer, reason,
@@ -1021,11 +1027,11 @@ tls_describe_error(struct bufferevent *bev, char *buf, size_t len)
 		        ? " and that the server certificate carries the name the client expects"
 		        : "");
 		break;
-	case TLS_ERR_ALERT_OTHER:
+	case TLSCONF_ERR_ALERT_OTHER:
 		snprintf(
 		    buf, len, "%s ended the TLS handshake: %s", peer, reason);
 		break;
-	case TLS_ERR_EOF:
+	case TLSCONF_ERR_EOF:
 		if (done)
 			snprintf(buf, len,
 			    "%s closed the connection without a TLS close_notify",
@@ -1035,12 +1041,12 @@ tls_describe_error(struct bufferevent *bev, char *buf, size_t len)
 			    "%s closed the connection during the TLS handshake (it may have refused our certificate, or may not be a telepod %s; see its log)",
 			    peer, server ? "client" : "server");
 		break;
-	case TLS_ERR_SYSCALL:
+	case TLSCONF_ERR_SYSCALL:
 		if (ERR_SYSTEM_ERROR(pick))
 			snprintf(buf, len, "connection %s %s failed: %s",
 			    server ? "from" : "to", peer,
 			    strerror(ERR_GET_REASON(pick)));
-		else if (tls_is_conn_errno(saved_errno))
+		else if (tlsconf_is_conn_errno(saved_errno))
 			snprintf(buf, len, "connection %s %s failed: %s",
 			    server ? "from" : "to", peer,
 			    strerror(saved_errno));
@@ -1048,11 +1054,11 @@ tls_describe_error(struct bufferevent *bev, char *buf, size_t len)
 			snprintf(buf, len, "%s closed the connection%s", peer,
 			    done ? "" : " during the TLS handshake");
 		break;
-	case TLS_ERR_OTHER:
+	case TLSCONF_ERR_OTHER:
 		if (n > 0)
 			snprintf(
 			    buf, len, "TLS error with %s: %s", peer, reason);
-		else if (tls_is_conn_errno(saved_errno))
+		else if (tlsconf_is_conn_errno(saved_errno))
 			snprintf(buf, len, "connection %s %s failed: %s",
 			    server ? "from" : "to", peer,
 			    strerror(saved_errno));
@@ -1066,7 +1072,7 @@ tls_describe_error(struct bufferevent *bev, char *buf, size_t len)
 }
 
 int
-tls_peer_subject(struct bufferevent *bev, char *buf, size_t len)
+tlsconf_peer_subject(struct bufferevent *bev, char *buf, size_t len)
 {
 	SSL *ssl = bufferevent_openssl_get_ssl(bev);
 	X509 *peer;
@@ -1077,5 +1083,5 @@ tls_peer_subject(struct bufferevent *bev, char *buf, size_t len)
 	peer = SSL_get0_peer_certificate(ssl);
 	if (peer == NULL)
 		return -ENOTCONN;
-	return tls_name_cn(X509_get_subject_name(peer), buf, len);
+	return tlsconf_name_cn(X509_get_subject_name(peer), buf, len);
 }

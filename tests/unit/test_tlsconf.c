@@ -35,7 +35,7 @@
 
 #include "common/certs.h"
 #include "common/log.h"
-#include "common/tls.h"
+#include "common/tlsconf.h"
 #include "tests/unit/cunit_main.h"
 
 #define DEADLINE_SEC 5
@@ -197,7 +197,7 @@ suite_init(void)
 
 	/* Loading the deliberately broken directories warns; ctx_errors
 	 * checks those warnings, the other tests need not show them. */
-	log_init("test_tls", LOG_LEVEL_WARN);
+	log_init("test_tlsconf", LOG_LEVEL_WARN);
 	quiet = fopen("/dev/null", "w");
 	log_set_file(quiet);
 	snprintf(root, sizeof(root), "%s/telepod-tls-XXXXXX",
@@ -253,7 +253,7 @@ server_ctx(const char *name)
 	SSL_CTX *ctx = NULL;
 
 	sub(dir, sizeof(dir), name);
-	if (tls_server_ctx_new(dir, &ctx, err, sizeof(err)) < 0)
+	if (tlsconf_server_ctx_new(dir, &ctx, err, sizeof(err)) < 0)
 		fprintf(stderr, "server ctx %s: %s\n", name, err);
 	return ctx;
 }
@@ -265,7 +265,8 @@ client_ctx(const char *name, const char *server_name)
 	SSL_CTX *ctx = NULL;
 
 	sub(dir, sizeof(dir), name);
-	if (tls_client_ctx_new(dir, server_name, &ctx, err, sizeof(err)) < 0)
+	if (tlsconf_client_ctx_new(dir, server_name, &ctx, err, sizeof(err)) <
+	    0)
 		fprintf(stderr, "client ctx %s: %s\n", name, err);
 	return ctx;
 }
@@ -275,7 +276,7 @@ struct end {
 	struct bufferevent *bev;
 	bool connected;
 	bool failed;
-	char err[TLS_ERROR_MAX];
+	char err[TLSCONF_ERROR_MAX];
 	char got[64];
 	size_t n_got;
 	char peer[64];
@@ -300,11 +301,11 @@ end_event(struct bufferevent *bev, short what, void *arg)
 
 	if (what & BEV_EVENT_CONNECTED) {
 		e->connected = true;
-		e->peer_r = tls_peer_subject(bev, e->peer, sizeof(e->peer));
+		e->peer_r = tlsconf_peer_subject(bev, e->peer, sizeof(e->peer));
 	}
 	if (what & (BEV_EVENT_ERROR | BEV_EVENT_EOF)) {
 		e->failed = true;
-		tls_describe_error(bev, e->err, sizeof(e->err));
+		tlsconf_describe_error(bev, e->err, sizeof(e->err));
 		/* TEST_VERBOSE=1 shows each sentence, for reviewing them. */
 		if (getenv("TEST_VERBOSE") != NULL)
 			fprintf(stderr, "\n  %s: %s",
@@ -415,12 +416,12 @@ conn_start(struct conn *c, SSL_CTX *sctx, SSL_CTX *cctx)
 	CU_ASSERT_EQUAL_FATAL(tcp_pair(fds), 0);
 	if (sctx != NULL)
 		end_watch(
-		    &c->srv, tls_bufferevent_accept(c->base, sctx, fds[0]));
+		    &c->srv, tlsconf_bufferevent_accept(c->base, sctx, fds[0]));
 	else
 		c->raw = fds[0];
 	if (cctx != NULL)
-		end_watch(
-		    &c->cli, tls_bufferevent_connect(c->base, cctx, fds[1]));
+		end_watch(&c->cli,
+		    tlsconf_bufferevent_connect(c->base, cctx, fds[1]));
 	else
 		c->raw = fds[1];
 }
@@ -480,7 +481,7 @@ test_ctx_errors(void)
 	/* Missing directory: names the file and the command to run. */
 	sub(dir, sizeof(dir), "missing");
 	CU_ASSERT_EQUAL(
-	    tls_client_ctx_new(dir, NULL, &ctx, err, sizeof(err)), -ENOENT);
+	    tlsconf_client_ctx_new(dir, NULL, &ctx, err, sizeof(err)), -ENOENT);
 	snprintf(want, sizeof(want),
 	    "cannot read %s/ca.crt: No such file or directory; create certificates with `telepod certs create --out %s`",
 	    dir, dir);
@@ -494,14 +495,14 @@ test_ctx_errors(void)
 	copy_file(good, CERTS_CA_CRT, dir, CERTS_CA_CRT);
 	copy_file(good, CERTS_SERVER_CRT, dir, CERTS_SERVER_CRT);
 	CU_ASSERT_EQUAL(
-	    tls_server_ctx_new(dir, &ctx, err, sizeof(err)), -ENOENT);
+	    tlsconf_server_ctx_new(dir, &ctx, err, sizeof(err)), -ENOENT);
 	snprintf(want, sizeof(want), "cannot read %s/server.key", dir);
 	CU_ASSERT_TRUE(has(err, want));
 
 	/* A key that is not the certificate's. */
 	copy_file(good, CERTS_CLIENT_KEY, dir, CERTS_SERVER_KEY);
 	CU_ASSERT_EQUAL(
-	    tls_server_ctx_new(dir, &ctx, err, sizeof(err)), -EINVAL);
+	    tlsconf_server_ctx_new(dir, &ctx, err, sizeof(err)), -EINVAL);
 	CU_ASSERT_TRUE(has(err, "does not belong to"));
 
 	/* A ca.crt with no certificate in it. */
@@ -511,7 +512,7 @@ test_ctx_errors(void)
 	fputs("not a certificate\n", f);
 	fclose(f);
 	CU_ASSERT_EQUAL(
-	    tls_server_ctx_new(dir, &ctx, err, sizeof(err)), -EINVAL);
+	    tlsconf_server_ctx_new(dir, &ctx, err, sizeof(err)), -EINVAL);
 	CU_ASSERT_TRUE(has(err, "holds no PEM certificate"));
 
 	/* A key readable by others loads, with a warning. */
@@ -525,7 +526,7 @@ test_ctx_errors(void)
 	f = fmemopen(logbuf, sizeof(logbuf) - 1, "w");
 	log_set_file(f);
 	CU_ASSERT_EQUAL(
-	    tls_client_ctx_new(dir, NULL, &ctx, err, sizeof(err)), 0);
+	    tlsconf_client_ctx_new(dir, NULL, &ctx, err, sizeof(err)), 0);
 	log_set_file(quiet);
 	fclose(f);
 	CU_ASSERT_TRUE(has(logbuf, "client.key is open to group or others"));
@@ -539,7 +540,7 @@ test_ctx_errors(void)
 	f = fmemopen(logbuf, sizeof(logbuf) - 1, "w");
 	log_set_file(f);
 	CU_ASSERT_EQUAL(
-	    tls_client_ctx_new(dir, NULL, &ctx, err, sizeof(err)), 0);
+	    tlsconf_client_ctx_new(dir, NULL, &ctx, err, sizeof(err)), 0);
 	log_set_file(quiet);
 	fclose(f);
 	CU_ASSERT_TRUE(has(logbuf, "client.crt will be refused by the server"));
