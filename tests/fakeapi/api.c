@@ -17,6 +17,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <arpa/inet.h>
 #include <time.h>
 
 #include <openssl/rand.h>
@@ -32,6 +34,14 @@
 #define API_MAX_MSG        4096
 #define API_WATCH_MAX_S    3600
 #define API_YAML_MAX_DEPTH 64
+#define API_MAX_CIDR_STR   64
+
+/* An IP prefix: family AF_INET or AF_INET6, addr in network order. */
+struct api_cidr {
+	int family;
+	unsigned char addr[16];
+	unsigned bits;
+};
 
 struct api_watch {
 	struct api_watch *next;
@@ -56,6 +66,9 @@ struct api {
 	struct api_watch *watches;
 	struct event *ns_ev; /* finishes terminating namespaces */
 	unsigned next_ip;
+	struct api_cidr svc_cidr; /* the service range */
+	char svc_cidr_str[API_MAX_CIDR_STR];
+	unsigned n_nodes;
 };
 
 /* One parsed resource request. */
@@ -93,6 +106,8 @@ api_new(struct event_base *base, struct store *store, struct discovery *disc,
 	api->cfg = *cfg;
 	if (api->cfg.bookmark_seconds == 0)
 		api->cfg.bookmark_seconds = 60;
+	/* The compiled-in default is valid. */
+	(void)api_set_service_cidr(api, API_DEFAULT_SERVICE_CIDR, NULL, 0);
 	api->ns_ev = evtimer_new(base, api_ns_finalize_cb, api);
 	if (api->ns_ev == NULL) {
 		free(api);
@@ -660,6 +675,39 @@ api_validate(struct api_call *c, const cJSON *obj, const char *name,
 	free(rep);
 	/* A few checks the Go validation makes that the schema cannot
 	 * express, on the objects telepod writes. */
+	if (strcmp(c->res->plural, "services") == 0) {
+		const cJSON *spec =
+		    cJSON_GetObjectItemCaseSensitive(obj, "spec");
+		const cJSON *ip =
+		    cJSON_GetObjectItemCaseSensitive(spec, "clusterIP");
+		const cJSON *ips =
+		    cJSON_GetObjectItemCaseSensitive(spec, "clusterIPs");
+		const cJSON *it;
+		unsigned char buf[16];
+		int i = 0;
+
+		if (cJSON_IsString(ip) && ip->valuestring[0] != '\0' &&
+		    strcmp(ip->valuestring, "None") != 0 &&
+		    inet_pton(AF_INET, ip->valuestring, buf) != 1 &&
+		    inet_pton(AF_INET6, ip->valuestring, buf) != 1)
+			api_errors_add(e, "FieldValueInvalid",
+			    "spec.clusterIPs[0]",
+			    "Invalid value: \"%.64s\": must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)",
+			    ip->valuestring);
+		cJSON_ArrayForEach(it, ips)
+		{
+			char field[40];
+
+			snprintf(
+			    field, sizeof(field), "spec.clusterIPs[%d]", i);
+			if (i++ > 0 && cJSON_IsString(it) &&
+			    inet_pton(AF_INET, it->valuestring, buf) != 1 &&
+			    inet_pton(AF_INET6, it->valuestring, buf) != 1)
+				api_errors_add(e, "FieldValueInvalid", field,
+				    "Invalid value: \"%.64s\": must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)",
+				    it->valuestring);
+		}
+	}
 	if (strcmp(c->res->plural, "deployments") == 0) {
 		const cJSON *spec =
 		    cJSON_GetObjectItemCaseSensitive(obj, "spec");
@@ -795,19 +843,7 @@ api_defaults(struct api *api, const struct discovery_resource *res, cJSON *obj,
 		spec = api_default_obj(obj, "spec");
 		api_default_str(spec, "type", "ClusterIP");
 		api_default_str(spec, "sessionAffinity", "None");
-		if (create && spec != NULL &&
-		    cJSON_GetObjectItemCaseSensitive(spec, "clusterIP") ==
-		        NULL) {
-			char ip[32];
-			cJSON *ips;
-
-			api->next_ip++;
-			snprintf(ip, sizeof(ip), "10.96.%u.%u",
-			    (api->next_ip / 250) % 256, api->next_ip % 250 + 2);
-			cJSON_AddStringToObject(spec, "clusterIP", ip);
-			ips = cJSON_AddArrayToObject(spec, "clusterIPs");
-			cJSON_AddItemToArray(ips, cJSON_CreateString(ip));
-		}
+		/* clusterIP: api_service_ips(), on create. */
 		if (spec != NULL && cJSON_GetObjectItemCaseSensitive(
 		                        spec, "ipFamilies") == NULL) {
 			cJSON *f = cJSON_AddArrayToObject(spec, "ipFamilies");
@@ -876,6 +912,402 @@ api_defaults(struct api *api, const struct discovery_resource *res, cJSON *obj,
 		    cJSON_GetObjectItemCaseSensitive(spec, "template"),
 		    "spec"));
 	}
+}
+
+/* Service range and Nodes ------------------------------------------------ */
+
+/* Parses "ADDR/BITS" (no host bits when exact). Returns 0 or -EINVAL. */
+static int
+api_cidr_parse(const char *s, bool exact, struct api_cidr *ret)
+{
+	char buf[API_MAX_CIDR_STR];
+	const char *slash = strchr(s, '/');
+	unsigned long bits;
+	char *end;
+	size_t n, max;
+
+	if (slash == NULL || (size_t)(slash - s) >= sizeof(buf) ||
+	    strlen(slash + 1) > 3)
+		return -EINVAL;
+	n = (size_t)(slash - s);
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+	memset(ret, 0, sizeof(*ret));
+	if (inet_pton(AF_INET, buf, ret->addr) == 1)
+		ret->family = AF_INET;
+	else if (inet_pton(AF_INET6, buf, ret->addr) == 1)
+		ret->family = AF_INET6;
+	else
+		return -EINVAL;
+	max = ret->family == AF_INET ? 32 : 128;
+	errno = 0;
+	bits = strtoul(slash + 1, &end, 10);
+	if (!isdigit((unsigned char)slash[1]) || *end != '\0' || bits > max)
+		return -EINVAL;
+	ret->bits = (unsigned)bits;
+	for (size_t i = 0; i < max / 8; i++) {
+		unsigned keep =
+		    ret->bits > i * 8 ? ret->bits - (unsigned)i * 8 : 0;
+		unsigned char mask =
+		    keep >= 8 ? 0xff : (unsigned char)(0xff00 >> keep);
+
+		if (exact && (ret->addr[i] & ~mask) != 0)
+			return -EINVAL;
+	}
+	return 0;
+}
+
+/* Parses an IP; returns its family or -EINVAL. */
+static int
+api_ip_parse(const char *s, unsigned char addr[16])
+{
+	memset(addr, 0, 16);
+	if (inet_pton(AF_INET, s, addr) == 1)
+		return AF_INET;
+	if (inet_pton(AF_INET6, s, addr) == 1)
+		return AF_INET6;
+	return -EINVAL;
+}
+
+/* The offset of addr in the range (host bits; at most 20 of them, which
+ * api_set_service_cidr ensures), or -1 when addr is not in it. */
+static long
+api_cidr_offset(const struct api_cidr *r, int family, const unsigned char *a)
+{
+	size_t len = r->family == AF_INET ? 4 : 16;
+	unsigned long off = 0;
+
+	if (family != r->family)
+		return -1;
+	for (unsigned i = 0; i < r->bits; i++) {
+		unsigned char m = (unsigned char)(0x80 >> (i % 8));
+
+		if ((a[i / 8] & m) != (r->addr[i / 8] & m))
+			return -1;
+	}
+	for (size_t i = len - 4; i < len; i++)
+		off = (off << 8) | a[i];
+	return (long)(off & ((1UL << (len * 8 - r->bits)) - 1));
+}
+
+/* Writes the address at off of the range as text. */
+static void
+api_cidr_at(const struct api_cidr *r, unsigned long off, char *buf, size_t len)
+{
+	unsigned char a[16];
+	size_t n = r->family == AF_INET ? 4 : 16;
+
+	memcpy(a, r->addr, sizeof(a));
+	for (size_t i = n; i-- > n - 4 && off > 0; off >>= 8)
+		a[i] |= (unsigned char)(off & 0xff);
+	if (inet_ntop(r->family, a, buf, (socklen_t)len) == NULL && len > 0)
+		buf[0] = '\0';
+}
+
+int
+api_set_service_cidr(
+    struct api *api, const char *cidr, char *err, size_t errlen)
+{
+	struct api_cidr r;
+	unsigned lo, hi;
+
+	if (api_cidr_parse(cidr, true, &r) < 0) {
+		if (err != NULL)
+			snprintf(err, errlen,
+			    "bad service range '%.64s': give ADDRESS/BITS without host bits",
+			    cidr);
+		return -EINVAL;
+	}
+	/* kube-apiserver refuses larger ranges; smaller ones leave no IP. */
+	lo = r.family == AF_INET ? 12 : 108;
+	hi = r.family == AF_INET ? 30 : 126;
+	if (r.bits < lo || r.bits > hi) {
+		if (err != NULL)
+			snprintf(err, errlen,
+			    "service range '%.64s': the prefix length must be %u to %u",
+			    cidr, lo, hi);
+		return -EINVAL;
+	}
+	api->svc_cidr = r;
+	snprintf(api->svc_cidr_str, sizeof(api->svc_cidr_str), "%s", cidr);
+	return 0;
+}
+
+struct api_ip_use {
+	const char *ip;
+	bool used;
+};
+
+static void
+api_ip_use_cb(const cJSON *obj, void *arg)
+{
+	struct api_ip_use *u = arg;
+	const cJSON *it;
+
+	cJSON_ArrayForEach(it,
+	    cJSON_GetObjectItemCaseSensitive(
+	        cJSON_GetObjectItemCaseSensitive(obj, "spec"), "clusterIPs"))
+	{
+		if (cJSON_IsString(it) && strcmp(it->valuestring, u->ip) == 0)
+			u->used = true;
+	}
+}
+
+static bool
+api_ip_used(struct api *api, const char *ip)
+{
+	struct api_ip_use u = {.ip = ip, .used = false};
+
+	store_foreach(api->store, discovery_find("", "v1", "services"), NULL,
+	    api_ip_use_cb, &u);
+	return u.used;
+}
+
+/* The 422 the service REST storage answers when the allocator refuses an
+ * IP: field spec.clusterIPs, the Go %#v of the whole list. */
+static void
+api_alloc_invalid(struct api_call *c, const char *name, const cJSON *ips,
+    const char *ip, const char *why)
+{
+	struct api_errors e = {.n = 0};
+	char list[1024];
+	size_t off = (size_t)snprintf(list, sizeof(list), "[]string{");
+	const cJSON *it;
+
+	cJSON_ArrayForEach(it, ips)
+	{
+		if (cJSON_IsString(it) && off < sizeof(list))
+			off += (size_t)snprintf(list + off, sizeof(list) - off,
+			    "%s\"%.64s\"", it == ips->child ? "" : ", ",
+			    it->valuestring);
+	}
+	if (off < sizeof(list))
+		snprintf(list + off, sizeof(list) - off, "}");
+	api_errors_add(&e, "FieldValueInvalid", "spec.clusterIPs",
+	    "Invalid value: %s: failed to allocate IP %s: %s", list, ip, why);
+	api_invalid(c, name, &e);
+}
+
+/*
+ * Gives a new Service its cluster IPs as the real registry does (dry runs
+ * included, they only do not keep them): clusterIPs follows clusterIP,
+ * "None" is headless, an empty or missing clusterIP gets a free address of
+ * the range, and a given one must lie in the range (not its network or,
+ * IPv4, broadcast address) and be free. Returns 0, or -1 after answering
+ * the request.
+ */
+static int
+api_service_ips(struct api_call *c, cJSON *obj, const char *name)
+{
+	struct api *api = c->api;
+	const struct api_cidr *r = &api->svc_cidr;
+	cJSON *spec = api_default_obj(obj, "spec");
+	const cJSON *ip = cJSON_GetObjectItemCaseSensitive(spec, "clusterIP");
+	cJSON *ips = cJSON_GetObjectItemCaseSensitive(spec, "clusterIPs");
+	const cJSON *first = cJSON_GetArrayItem(ips, 0);
+	unsigned long hostbits = (r->family == AF_INET ? 32 : 128) - r->bits;
+	unsigned long size = 1UL << hostbits;
+	unsigned long last = r->family == AF_INET ? size - 2 : size - 1;
+	char want[API_MAX_CIDR_STR] = "";
+	unsigned char a[16];
+	cJSON *fam;
+
+	if (spec == NULL)
+		goto oom;
+	if (cJSON_IsString(ip))
+		snprintf(want, sizeof(want), "%s", ip->valuestring);
+	else if (cJSON_IsString(first))
+		snprintf(want, sizeof(want), "%s", first->valuestring);
+	if (strcmp(want, "None") == 0)
+		goto set;
+	if (want[0] == '\0') {
+		/* Free addresses from offset 2 on (.1 is the kubernetes
+		 * Service's in a real cluster). */
+		for (unsigned long n = 0; n < last; n++) {
+			unsigned long off = 2 + (api->next_ip++ % (last - 1));
+
+			if (off > last)
+				continue;
+			api_cidr_at(r, off, want, sizeof(want));
+			if (!api_ip_used(api, want))
+				goto set;
+		}
+		status_fail(c->req, 500, "InternalError",
+		    "Internal error occurred: failed to allocate a serviceIP: range is full",
+		    NULL, NULL, NULL);
+		return -1;
+	}
+	{
+		int family = api_ip_parse(want, a);
+		long off = family < 0 ? -1 : api_cidr_offset(r, family, a);
+		char why[512];
+
+		if (!cJSON_IsArray(ips) || cJSON_GetArraySize(ips) == 0) {
+			cJSON_DeleteItemFromObjectCaseSensitive(
+			    spec, "clusterIPs");
+			ips = cJSON_AddArrayToObject(spec, "clusterIPs");
+			if (ips == NULL)
+				goto oom;
+			cJSON_AddItemToArray(ips, cJSON_CreateString(want));
+		}
+		if (off <= 0 || (unsigned long)off > last) {
+			snprintf(why, sizeof(why),
+			    "the provided IP (%s) is not in the valid range. The range of valid IPs is %s",
+			    want, api->svc_cidr_str);
+			api_alloc_invalid(c, name, ips, want, why);
+			return -1;
+		}
+		if (api_ip_used(api, want)) {
+			api_alloc_invalid(c, name, ips, want,
+			    "provided IP is already allocated");
+			return -1;
+		}
+	}
+set:
+	cJSON_DeleteItemFromObjectCaseSensitive(spec, "clusterIP");
+	cJSON_DeleteItemFromObjectCaseSensitive(spec, "clusterIPs");
+	cJSON_AddStringToObject(spec, "clusterIP", want);
+	ips = cJSON_AddArrayToObject(spec, "clusterIPs");
+	if (ips == NULL)
+		goto oom;
+	cJSON_AddItemToArray(ips, cJSON_CreateString(want));
+	if (strcmp(want, "None") != 0) {
+		cJSON_DeleteItemFromObjectCaseSensitive(spec, "ipFamilies");
+		fam = cJSON_AddArrayToObject(spec, "ipFamilies");
+		if (fam == NULL)
+			goto oom;
+		cJSON_AddItemToArray(fam,
+		    cJSON_CreateString(strchr(want, ':') ? "IPv6" : "IPv4"));
+	}
+	return 0;
+oom:
+	status_fail(
+	    c->req, 500, "InternalError", "out of memory", NULL, NULL, NULL);
+	return -1;
+}
+
+int
+api_add_node(struct api *api, const char *spec, char *err, size_t errlen)
+{
+	const struct discovery_resource *res =
+	    discovery_find("", "v1", "nodes");
+	const char *eq = strchr(spec, '=');
+	char name[API_MAX_NAME + 1], cidrs[2][API_MAX_CIDR_STR], now[32];
+	char addr[48];
+	size_t nl = eq != NULL ? (size_t)(eq - spec) : 0;
+	const char *p;
+	int n = 0;
+	cJSON *obj = NULL, *meta, *labels, *sp, *arr, *st, *x, *cond, *info;
+	struct api_cidr c[2];
+
+	if (eq == NULL || nl == 0 || nl > API_MAX_NAME) {
+		snprintf(err, errlen,
+		    "bad node '%.80s': give NAME=PODCIDR[,PODCIDR]", spec);
+		return -EINVAL;
+	}
+	memcpy(name, spec, nl);
+	name[nl] = '\0';
+	if (!api_is_dns_subdomain(name)) {
+		snprintf(err, errlen,
+		    "bad node name '%.80s': not a DNS subdomain", name);
+		return -EINVAL;
+	}
+	for (p = eq + 1;; n++) {
+		const char *comma = strchr(p, ',');
+		size_t l = comma != NULL ? (size_t)(comma - p) : strlen(p);
+
+		if (n == 2 || l == 0 || l >= sizeof(cidrs[0])) {
+			snprintf(err, errlen,
+			    "bad pod CIDRs for node %s: one or two prefixes, comma-separated",
+			    name);
+			return -EINVAL;
+		}
+		memcpy(cidrs[n], p, l);
+		cidrs[n][l] = '\0';
+		if (api_cidr_parse(cidrs[n], true, &c[n]) < 0 ||
+		    (n == 1 && c[0].family == c[1].family)) {
+			snprintf(err, errlen,
+			    "bad pod CIDR '%s' for node %s: give ADDRESS/BITS without host bits, at most one per family",
+			    cidrs[n], name);
+			return -EINVAL;
+		}
+		if (comma == NULL)
+			break;
+		p = comma + 1;
+	}
+	n++;
+	if (res == NULL || api->n_nodes >= API_MAX_NODES) {
+		snprintf(err, errlen, "at most %d nodes", API_MAX_NODES);
+		return -EINVAL;
+	}
+	if (store_get(api->store, res, "", name) != NULL) {
+		snprintf(err, errlen, "node %s given twice", name);
+		return -EEXIST;
+	}
+	obj = cJSON_CreateObject();
+	if (obj == NULL)
+		goto oom;
+	cJSON_AddStringToObject(obj, "kind", "Node");
+	cJSON_AddStringToObject(obj, "apiVersion", "v1");
+	meta = cJSON_AddObjectToObject(obj, "metadata");
+	labels = cJSON_AddObjectToObject(meta, "labels");
+	cJSON_AddStringToObject(meta, "name", name);
+	cJSON_AddStringToObject(labels, "kubernetes.io/arch", "amd64");
+	cJSON_AddStringToObject(labels, "kubernetes.io/hostname", name);
+	cJSON_AddStringToObject(labels, "kubernetes.io/os", "linux");
+	sp = cJSON_AddObjectToObject(obj, "spec");
+	cJSON_AddStringToObject(sp, "podCIDR", cidrs[0]);
+	arr = cJSON_AddArrayToObject(sp, "podCIDRs");
+	for (int i = 0; i < n; i++)
+		cJSON_AddItemToArray(arr, cJSON_CreateString(cidrs[i]));
+	/* What a kubelet reports: addresses, Ready, node info. */
+	st = cJSON_AddObjectToObject(obj, "status");
+	arr = cJSON_AddArrayToObject(st, "addresses");
+	snprintf(addr, sizeof(addr), "172.18.0.%u", 2 + api->n_nodes);
+	x = cJSON_CreateObject();
+	cJSON_AddStringToObject(x, "type", "InternalIP");
+	cJSON_AddStringToObject(x, "address", addr);
+	cJSON_AddItemToArray(arr, x);
+	x = cJSON_CreateObject();
+	cJSON_AddStringToObject(x, "type", "Hostname");
+	cJSON_AddStringToObject(x, "address", name);
+	cJSON_AddItemToArray(arr, x);
+	store_now(now);
+	arr = cJSON_AddArrayToObject(st, "conditions");
+	cond = cJSON_CreateObject();
+	cJSON_AddStringToObject(cond, "type", "Ready");
+	cJSON_AddStringToObject(cond, "status", "True");
+	cJSON_AddStringToObject(cond, "lastHeartbeatTime", now);
+	cJSON_AddStringToObject(cond, "lastTransitionTime", now);
+	cJSON_AddStringToObject(cond, "reason", "KubeletReady");
+	cJSON_AddStringToObject(
+	    cond, "message", "kubelet is posting ready status");
+	cJSON_AddItemToArray(arr, cond);
+	info = cJSON_AddObjectToObject(st, "nodeInfo");
+	cJSON_AddStringToObject(info, "architecture", "amd64");
+	cJSON_AddStringToObject(info, "bootID", "");
+	cJSON_AddStringToObject(
+	    info, "containerRuntimeVersion", "containerd://1.7.1");
+	cJSON_AddStringToObject(info, "kernelVersion", "6.1.0");
+	cJSON_AddStringToObject(info, "kubeProxyVersion", "v1.27.3");
+	cJSON_AddStringToObject(info, "kubeletVersion", "v1.27.3");
+	cJSON_AddStringToObject(info, "machineID", "");
+	cJSON_AddStringToObject(info, "operatingSystem", "linux");
+	cJSON_AddStringToObject(
+	    info, "osImage", "Debian GNU/Linux 12 (bookworm)");
+	cJSON_AddStringToObject(info, "systemUUID", "");
+	if (cJSON_GetObjectItemCaseSensitive(info, "systemUUID") == NULL)
+		goto oom;
+	if (store_create(api->store, res, "", obj, NULL) < 0) {
+		obj = NULL;
+		goto oom;
+	}
+	api->n_nodes++;
+	return 0;
+oom:
+	cJSON_Delete(obj);
+	snprintf(err, errlen, "out of memory");
+	return -ENOMEM;
 }
 
 /* Routing ----------------------------------------------------------------- */
@@ -1759,6 +2191,9 @@ api_create(struct api_call *c)
 		goto out;
 	api_strip_server_fields(obj);
 	api_defaults(c->api, c->res, obj, true);
+	if (strcmp(c->res->plural, "services") == 0 &&
+	    api_service_ips(c, obj, name) < 0)
+		goto out;
 	if (apply_track_update(
 	        c->api->schemas, c->res, NULL, obj, manager, "") < 0)
 		goto oom;
@@ -2052,6 +2487,11 @@ api_patch(struct api_call *c)
 				return;
 			}
 			api_defaults(c->api, c->res, obj, true);
+			if (strcmp(c->res->plural, "services") == 0 &&
+			    api_service_ips(c, obj, c->name) < 0) {
+				cJSON_Delete(obj);
+				return;
+			}
 			if (api_dry_run(c)) {
 				status_json(
 				    c->req, 201, obj, warn[0] ? warn : NULL);

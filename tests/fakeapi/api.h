@@ -30,6 +30,13 @@ struct api_config {
 	unsigned bookmark_seconds; /* BOOKMARK interval on watches (>= 1) */
 };
 
+/* The service range when api_set_service_cidr() is not called. */
+#define API_DEFAULT_SERVICE_CIDR "10.96.0.0/12"
+/* The node api_add_node() gets when main is given none. */
+#define API_DEFAULT_NODE "fake-node-1=10.244.0.0/24"
+/* At most this many --node. */
+#define API_MAX_NODES 64
+
 struct api;
 
 /* All borrowed; they must outlive the api. pf may be NULL (port-forward
@@ -46,5 +53,23 @@ void api_handle(struct http_request *req, void *arg);
 /* Creates the namespaces a fresh cluster has (default, kube-system,
  * kube-public, kube-node-lease). Returns 0 or a negative errno. */
 int api_bootstrap(struct api *api);
+
+/*
+ * Sets the service range (--service-cluster-ip-range): cidr is one IPv4
+ * prefix of /12 to /30 or one IPv6 prefix of /108 to /126, without host
+ * bits. Services get their clusterIP from it and a clusterIP outside it
+ * is refused with the real allocator's 422 (also on dryRun=All). Returns
+ * 0, or -EINVAL with a sentence in err.
+ */
+int api_set_service_cidr(
+    struct api *api, const char *cidr, char *err, size_t errlen);
+
+/*
+ * Creates a Node from "NAME=PODCIDR[,PODCIDR]" (a DNS subdomain name; at
+ * most one prefix per family): spec.podCIDR is the first, spec.podCIDRs
+ * both, and a Ready status as a kubelet reports it. Returns 0, -EINVAL
+ * (err says why), -EEXIST or -ENOMEM.
+ */
+int api_add_node(struct api *api, const char *spec, char *err, size_t errlen);
 
 #endif

@@ -25,6 +25,8 @@
 const struct discovery_resource discovery_resources[] = {
     {"", "v1", "namespaces", "namespace", "Namespace", false, "ns",
         "io.k8s.api.core.v1.Namespace", DISCOVERY_DOC_CORE, false, true},
+    {"", "v1", "nodes", "node", "Node", false, "no", "io.k8s.api.core.v1.Node",
+        DISCOVERY_DOC_CORE, false, true},
     {"", "v1", "configmaps", "configmap", "ConfigMap", true, "cm",
         "io.k8s.api.core.v1.ConfigMap", DISCOVERY_DOC_CORE, false, false},
     {"", "v1", "secrets", "secret", "Secret", true, NULL,

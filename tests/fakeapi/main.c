@@ -50,6 +50,10 @@ usage(FILE *f)
 	    "  --watch-history N        watch events kept for resuming (default %d)\n"
 	    "  --bookmark-seconds N     BOOKMARK interval on watches (default 60)\n"
 	    "  --ready-delay-ms N       time until a Deployment is rolled out (default 200)\n"
+	    "  --service-cidr CIDR      the service range (default " API_DEFAULT_SERVICE_CIDR
+	    ")\n"
+	    "  --node NAME=PODCIDR[,PODCIDR6]  a Node with these pod CIDRs (repeatable;\n"
+	    "                           default: " API_DEFAULT_NODE ")\n"
 	    "  --log-level LEVEL        err, warn, info (default) or debug\n"
 	    "  --debug kube             debug logging\n",
 	    STORE_DEFAULT_HISTORY);
@@ -116,6 +120,8 @@ main(int argc, char **argv)
 	    {"watch-history", required_argument, NULL, 'H'},
 	    {"bookmark-seconds", required_argument, NULL, 'b'},
 	    {"ready-delay-ms", required_argument, NULL, 'r'},
+	    {"service-cidr", required_argument, NULL, 'S'},
+	    {"node", required_argument, NULL, 'N'},
 	    {"log-level", required_argument, NULL, 'L'},
 	    {"debug", required_argument, NULL, 'd'},
 	    {"help", no_argument, NULL, 'h'},
@@ -143,10 +149,13 @@ main(int argc, char **argv)
 	int opt, port = 0, rc = 1;
 	char **endpoints = calloc((size_t)argc + 1, sizeof(char *));
 	size_t n_endpoints = 0;
+	const char *service_cidr = API_DEFAULT_SERVICE_CIDR;
+	const char **nodes = calloc((size_t)argc + 1, sizeof(char *));
+	size_t n_nodes = 0;
 
 	log_init("fake-apiserver", LOG_LEVEL_INFO);
 	signal(SIGPIPE, SIG_IGN);
-	if (auth == NULL || endpoints == NULL) {
+	if (auth == NULL || endpoints == NULL || nodes == NULL) {
 		fprintf(stderr, "fake-apiserver: out of memory\n");
 		return 1;
 	}
@@ -188,6 +197,18 @@ main(int argc, char **argv)
 			break;
 		case 'p':
 			endpoints[n_endpoints++] = optarg;
+			break;
+		case 'S':
+			service_cidr = optarg;
+			break;
+		case 'N':
+			if (n_nodes == API_MAX_NODES) {
+				fprintf(stderr,
+				    "fake-apiserver: at most %d --node\n",
+				    API_MAX_NODES);
+				goto out;
+			}
+			nodes[n_nodes++] = optarg;
 			break;
 		case 'H':
 			if (main_parse_uint(optarg, STORE_MAX_HISTORY, &v) <
@@ -305,6 +326,18 @@ main(int argc, char **argv)
 		fprintf(stderr, "fake-apiserver: out of memory\n");
 		goto out;
 	}
+	if (api_set_service_cidr(api, service_cidr, err, sizeof(err)) < 0) {
+		fprintf(stderr, "fake-apiserver: --service-cidr: %s\n", err);
+		goto out;
+	}
+	if (n_nodes == 0)
+		nodes[n_nodes++] = API_DEFAULT_NODE;
+	for (size_t i = 0; i < n_nodes; i++) {
+		if (api_add_node(api, nodes[i], err, sizeof(err)) < 0) {
+			fprintf(stderr, "fake-apiserver: --node: %s\n", err);
+			goto out;
+		}
+	}
 	if (http_server_new(st.base, ctx, listen_addr, api_handle, api, &srv,
 	        &port, err, sizeof(err)) < 0) {
 		fprintf(stderr, "fake-apiserver: %s\n", err);
@@ -352,6 +385,7 @@ out:
 	SSL_CTX_free(ctx);
 	auth_free(auth);
 	free(endpoints);
+	free(nodes);
 	if (st.base != NULL)
 		event_base_free(st.base);
 	if (tmp_state)
