@@ -14,7 +14,9 @@
 # apply, and pods/portforward); connect installs the four objects of
 # packaging/kubernetes/ (checked through the fake's API with curl:
 # labels, image, security context, the Secret's data, no client or CA
-# key in it), the local TLS files' modes, 100 MiB byte-exact through
+# key in it), the subnets it discovers are exactly the fake's (non-default
+# --node pod CIDRs and --service-cidr, the range read from the API
+# server's refusal of an out-of-range clusterIP), the local TLS files' modes, 100 MiB byte-exact through
 # SOCKS -> telepodd -> port-forward -> fake -> telepod-server -> echo, a
 # second connect while connected is refused, `telepod quit` ends the
 # port-forward process, a reconnect reuses every object (same
@@ -47,6 +49,8 @@ SERVER_PORT=$(tp_free_port)
 tp_start_server server "$SERVER_PORT" "$TLS" --namespace "$NS"
 tp_spawn fake "$FAKE" --listen 127.0.0.1:0 --kubeconfig-out "$TP_TMP/kc" \
 	--state-dir "$TP_TMP/fakestate" --k8s-dir "$K8S_DIR" \
+	--service-cidr 10.100.0.0/16 \
+	--node n1=10.250.1.0/24,fd00:250:1::/64 --node n2=10.250.2.0/24 \
 	--pod-endpoint "$NS/telepod-server:8443=127.0.0.1:$SERVER_PORT" \
 	--token tok-viewer=viewer --token tok-nopf=nopf \
 	--forbid viewer:patch:deployments --forbid 'nopf:*:pods/portforward'
@@ -149,6 +153,18 @@ tp_ok "connected; the port-forward is held by process $HOLDER"
 server=$(tp_status_json "$DAEMON_SOCK" | tp_json connections.0.server)
 case $server in 127.0.0.1:[1-9]*) ;; *) fail "telepodd connects to \"$server\", not a local port" ;; esac
 tp_ok "telepodd connects to $server"
+
+tp_step "the cluster's subnets: the fake's nodes and service range, nothing else"
+want="cluster: pod subnets 10.250.1.0/24,fd00:250:1::/64,10.250.2.0/24, service range 10.100.0.0/16"
+echo "$out" | grep -qF "$want" || fail "connect did not report \"$want\": $out"
+# What the discovery relied on: the fake refuses an out-of-range
+# clusterIP (dry run) naming the range, and allocates from it.
+probe='{"apiVersion":"v1","kind":"Service","metadata":{"name":"p"},"spec":{"clusterIP":"10.96.0.10","ports":[{"port":80}]}}'
+msg=$(api POST "/api/v1/namespaces/$NS/services?dryRun=All" "$probe" | tp_json message)
+[ "$msg" = 'Service "p" is invalid: spec.clusterIPs: Invalid value: []string{"10.96.0.10"}: failed to allocate IP 10.96.0.10: the provided IP (10.96.0.10) is not in the valid range. The range of valid IPs is 10.100.0.0/16' ] ||
+	fail "unexpected answer to an out-of-range clusterIP: $msg"
+case $(get "$SVC" spec.clusterIP) in 10.100.*) ;; *) fail "Service clusterIP $(get "$SVC" spec.clusterIP) is not from 10.100.0.0/16" ;; esac
+tp_ok "pod subnets and service range as the fake was started with; Service IP $(get "$SVC" spec.clusterIP)"
 
 tp_step "the objects, through the API"
 [ "$(get "$SA" automountServiceAccountToken)" = false ] || fail "ServiceAccount mounts a token"
