@@ -14,3 +14,6 @@ kubernetesdir = $(pkgdatadir)/kubernetes
 dist_kubernetes_DATA = packaging/kubernetes/serviceaccount.yaml \
 	packaging/kubernetes/secret.yaml packaging/kubernetes/deployment.yaml \
 	packaging/kubernetes/service.yaml
+
+# Not built here (no container engine); shipped in the tarball.
+EXTRA_DIST += packaging/README.md packaging/container/Containerfile
