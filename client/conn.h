@@ -59,8 +59,8 @@ enum conn_state {
 struct conn_params {
 	const char *namespace_name; /* copied */
 	const char *server;         /* "HOST:PORT" or "[V6]:PORT", copied */
-	SSL_CTX
-	    *ssl_ctx; /* from tlsconf_client_ctx_new; conn takes a reference */
+	/* From tlsconf_client_ctx_new; conn takes a reference. */
+	SSL_CTX *ssl_ctx;
 	struct evdns_base *dns;    /* borrowed, outlives conn; NULL: numeric
 	                              hosts and "localhost" only */
 	uid_t owner;               /* recorded for the daemon */

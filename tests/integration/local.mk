@@ -50,14 +50,6 @@ EXTRA_DIST += tests/integration/test-tun-route.sh
 # Root only: the DNS stub and resolv.conf with glibc, in a namespace.
 TESTS += tests/integration/test-dns-stub.sh
 EXTRA_DIST += tests/integration/test-dns-stub.sh
-# Root only: telepod's TUN mode end to end in the simulated cluster
-# (tests/world): names, routes, DNS, restore after quit, SIGTERM, kill -9.
-TESTS += tests/integration/test-vpn.sh
-EXTRA_DIST += tests/integration/test-vpn.sh
-# Root only: `telepod demo` without a terminal, as CI runs it, and its
-# clean-up on failure, SIGINT and --keep/--down.
-TESTS += tests/integration/test-demo.sh
-EXTRA_DIST += tests/integration/test-demo.sh
 
 # tp-tunstack: the TUN packet path (client/tunstack) with one session, for
 # test-tunstack.sh (root only, namespaces of its own).
@@ -66,3 +58,12 @@ tests_integration_tp_tunstack_SOURCES = tests/integration/tp-tunstack.c
 tests_integration_tp_tunstack_CFLAGS = $(TEST_CFLAGS)
 tests_integration_tp_tunstack_LDADD = client/libtelepodd.a $(COMMON_LIBS) $(CLIENT_NET_LIBS)
 TESTS += tests/integration/test-tunstack.sh
+EXTRA_DIST += tests/integration/test-tunstack.sh
+# Root only: telepod's TUN mode end to end in the simulated cluster
+# (tests/world): names, routes, DNS, restore after quit, SIGTERM, kill -9.
+TESTS += tests/integration/test-vpn.sh
+EXTRA_DIST += tests/integration/test-vpn.sh
+# Root only: `telepod demo` without a terminal, as CI runs it, and its
+# clean-up on failure, SIGINT and --keep/--down.
+TESTS += tests/integration/test-demo.sh
+EXTRA_DIST += tests/integration/test-demo.sh
