@@ -10,12 +10,15 @@
 
 # ---- messages ------------------------------------------------------------
 
+# Messages go to BENCH_LOG_FD (bench/run keeps a copy of its stderr there):
+# a trap runs under the redirections of the command it interrupted, which
+# may be a load's output file.
 bench_log() {
-	printf '%s bench: %s\n' "$(date +%T)" "$*" >&2
+	printf '%s bench: %s\n' "$(date +%T)" "$*" >&"${BENCH_LOG_FD:-2}"
 }
 
 bench_die() {
-	printf '%s bench: error: %s\n' "$(date +%T)" "$*" >&2
+	printf '%s bench: error: %s\n' "$(date +%T)" "$*" >&"${BENCH_LOG_FD:-2}"
 	exit 1
 }
 
