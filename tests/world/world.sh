@@ -219,6 +219,26 @@ world_in_laptop() {
 	ip netns exec "$WORLD_LAPTOP_NS" "$@"
 }
 
+# world__settle_link NS: waits (bounded) until NS's eth0 has its carrier and
+# its IPv6 link-local address, which the kernel adds asynchronously after
+# `link set up`. Tests snapshot the laptop's links and routes to prove that
+# telepod restores them; a snapshot taken before the link settled would
+# differ from a later one for reasons that have nothing to do with telepod.
+world__settle_link() {
+	local ns=$1 i
+	for i in $(seq 1 100); do
+		if ! ip -n "$ns" -o link show eth0 | grep -q NO-CARRIER &&
+		    ip -n "$ns" -o link show eth0 | grep -q 'state UP' &&
+		    ip -n "$ns" -6 -o addr show dev eth0 | grep -q 'fe80' &&
+		    ! ip -n "$ns" -6 -o addr show dev eth0 | grep -q tentative; then
+			return 0
+		fi
+		sleep 0.05
+	done
+	world__err "eth0 in $ns did not come up within 5 s"
+	return 1
+}
+
 world__up_netns() {
 	local dir=$1 cl=$WORLD_CLUSTER_NS lp=$WORLD_LAPTOP_NS a
 	world__say "netns: $cl (cluster) and $lp (laptop), veth $WORLD_CLUSTER_IP <-> $WORLD_LAPTOP_IP"
@@ -233,8 +253,15 @@ world__up_netns() {
 	ip -n "$cl" link add eth0 type veth peer name eth0 netns "$lp" || return 1
 	ip -n "$cl" addr add "$WORLD_CLUSTER_IP/$WORLD_VETH_PREFIX" dev eth0 || return 1
 	ip -n "$lp" addr add "$WORLD_LAPTOP_IP/$WORLD_VETH_PREFIX" dev eth0 || return 1
+	# No duplicate-address detection on the veth: its link-local address
+	# is then final at once instead of "tentative" for a second.
+	for a in "$cl" "$lp"; do
+		ip netns exec "$a" sh -c 'echo 0 >/proc/sys/net/ipv6/conf/eth0/accept_dad' || return 1
+	done
 	ip -n "$cl" link set eth0 up || return 1
 	ip -n "$lp" link set eth0 up || return 1
+	world__settle_link "$cl" || return 1
+	world__settle_link "$lp" || return 1
 	for a in "$WORLD_DNS_IP" "$WORLD_GATEWAY_IP" "$WORLD_REDIS_IP" \
 	    "$WORLD_POSTGRES_IP" "$WORLD_RABBITMQ_IP" "$WORLD_POD_IP"; do
 		ip -n "$cl" addr add "$a/32" dev lo || return 1
