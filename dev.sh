@@ -50,7 +50,11 @@ run_tests() {
 	tests/fuzz/run.sh "${FUZZ_SECONDS:-60}"
 	echo "== distcheck"
 	(cd _build && make -j"$jobs" distcheck)
-	echo "dev.sh: all checks passed"
+	pass=$(sed -n 's/^# PASS: *//p' _build/test-suite.log)
+	fail=$(sed -n 's/^# FAIL: *//p' _build/test-suite.log)
+	skip=$(sed -n 's/^# SKIP: *//p' _build/test-suite.log)
+	echo "dev.sh: all checks passed (make check, format, ASan+UBSan, fuzzing, distcheck)"
+	echo "tests: ${pass:-0} passed, ${fail:-0} failed, ${skip:-0} skipped"
 }
 
 cmd=${1:-}
