@@ -49,7 +49,11 @@ run_tests() {
 	echo "== fuzzing"
 	tests/fuzz/run.sh "${FUZZ_SECONDS:-60}"
 	echo "== distcheck"
-	(cd _build && make -j"$jobs" distcheck)
+	(cd _build && make -j"$jobs" distcheck) || {
+		# The failing tests' logs, last, so the tail of CI's output shows them.
+		cat _build/telepod-*/_build/sub/test-suite.log 2>/dev/null
+		exit 1
+	}
 	pass=$(sed -n 's/^# PASS: *//p' _build/test-suite.log)
 	fail=$(sed -n 's/^# FAIL: *//p' _build/test-suite.log)
 	skip=$(sed -n 's/^# SKIP: *//p' _build/test-suite.log)

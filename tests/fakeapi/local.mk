@@ -2,8 +2,11 @@
 # (TLS, discovery, OpenAPI validation, watch, server-side apply,
 # port-forward over WebSocket) that tests and the Kubernetes client run
 # against. See tests/fakeapi/README.md. The OpenAPI documents are read from
-# the shared data folder beside the repository at run time.
-FAKEAPI_K8S_DIR = $(abs_top_srcdir)/../shared/k8s
+# the shared data folder beside the repository at run time (configure's
+# --with-k8s-schemas; distcheck passes the same folder on).
+FAKEAPI_K8S_DIR = @K8S_SCHEMAS_DIR@
+AM_TESTS_ENVIRONMENT += FAKEAPI_K8S_DIR='$(FAKEAPI_K8S_DIR)'; export FAKEAPI_K8S_DIR;
+AM_DISTCHECK_CONFIGURE_FLAGS += --with-k8s-schemas='$(FAKEAPI_K8S_DIR)'
 FAKEAPI_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(LIBEVENT_OPENSSL_CFLAGS) \
 	$(OPENSSL_CFLAGS) $(CJSON_CFLAGS) $(YAML_CFLAGS) \
 	-DFAKEAPI_K8S_DIR='"$(FAKEAPI_K8S_DIR)"'
