@@ -267,11 +267,11 @@ demo_up() {
 	demo_spawn telepodd "$WORLD_LAPTOP_NS" "$TELEPODD" --foreground \
 	    --socket "$demo_sock" --state-dir "$demo_dir/state" \
 	    --resolver file
-	if ! demo_wait 10 demo_listening "$WORLD_LAPTOP_NS" "$WORLD_CLUSTER_IP" "$demo_port"; then
+	if ! demo_wait 30 demo_listening "$WORLD_LAPTOP_NS" "$WORLD_CLUSTER_IP" "$demo_port"; then
 		demo_err "telepod-server does not listen on $WORLD_CLUSTER_IP:$demo_port"
 		exit 1
 	fi
-	if ! demo_wait 10 test -S "$demo_sock"; then
+	if ! demo_wait 30 test -S "$demo_sock"; then
 		demo_err "telepodd did not open its control socket $demo_sock"
 		exit 1
 	fi

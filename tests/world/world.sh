@@ -444,11 +444,11 @@ world__check() {
 	local what=$1 t0
 	shift
 	t0=$(world__now)
-	if world__retry 100 0.1 "$@" >/dev/null 2>&1; then
+	if world__retry 300 0.1 "$@" >/dev/null 2>&1; then
 		world__say "ready: $what ($(world__ms_since "$t0") ms)"
 		return 0
 	fi
-	world__err "not ready after 10 s: $what"
+	world__err "not ready after 30 s: $what"
 	return 1
 }
 
