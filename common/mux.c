@@ -43,6 +43,8 @@
 #include "common/log.h"
 #include "common/mux.h"
 
+/* What libevent 2.1 reads from a socket per wakeup (EVBUFFER_MAX_READ). */
+#define MUX_LIBEVENT_MAX_READ 4096
 /* DATA is batched up to this many bytes per frame. */
 #define MUX_DATA_BATCH (64u * 1024u)
 /* Recently reset stream ids remembered to drop in-flight frames silently. */
@@ -942,7 +944,9 @@ mux_local_fill(struct mux_stream *st)
 	ssize_t n;
 	int err = 0;
 
-	if (fd < 0 || have >= st->s->read_cap)
+	/* libevent asked the socket (FIONREAD) and read all of it when it
+	 * read less than its 4096: another read would only say EAGAIN. */
+	if (fd < 0 || have >= st->s->read_cap || have < MUX_LIBEVENT_MAX_READ)
 		return 0;
 	want = mux_min(st->s->read_cap - have, MUX_DATA_BATCH);
 	/* A socket bufferevent keeps the end of its input frozen except
@@ -1115,6 +1119,28 @@ mux_frame_stream(struct mux_session *s, uint32_t id, const char *what)
 	return NULL;
 }
 
+/*
+ * Writes up to len bytes of in straight to a socket local whose output is
+ * empty, the common case: handing them to the bufferevent would cost an
+ * EPOLLOUT registration, a loop turn and a deregistration per message
+ * before the same write. What the socket does not take now (or an error,
+ * which libevent's own write then meets and reports) goes the usual way.
+ * Returns the bytes written (drained from in).
+ */
+static size_t
+mux_local_write_direct(struct mux_stream *st, struct evbuffer *in, size_t len)
+{
+	evutil_socket_t fd = bufferevent_getfd(st->local);
+	int n;
+
+	if (fd < 0 || len == 0 ||
+	    evbuffer_get_length(bufferevent_get_output(st->local)) > 0 ||
+	    !(bufferevent_get_enabled(st->local) & EV_WRITE))
+		return 0;
+	n = evbuffer_write_atmost(in, fd, (ev_ssize_t)len);
+	return n > 0 ? (size_t)n : 0;
+}
+
 static void
 mux_on_data(
     struct mux_session *s, const struct frame_header *h, struct evbuffer *in)
@@ -1169,9 +1195,20 @@ mux_on_data(
 		    s, WIRE_ERR_INTERNAL, "out of memory", false, false);
 		return;
 	}
-	if (evbuffer_remove_buffer(in,
-	        st->local ? bufferevent_get_output(st->local) : st->held,
-	        len) != (int)len) {
+	if (st->local) {
+		struct evbuffer *out = bufferevent_get_output(st->local);
+		size_t direct = mux_local_write_direct(st, in, len);
+
+		if (direct < len &&
+		    evbuffer_remove_buffer(in, out, len - direct) !=
+		        (int)(len - direct)) {
+			mux_session_close(
+			    s, WIRE_ERR_INTERNAL, "out of memory", false, false);
+			return;
+		}
+		if (direct > 0)
+			mux_stream_drained(st, evbuffer_get_length(out));
+	} else if (evbuffer_remove_buffer(in, st->held, len) != (int)len) {
 		mux_session_close(
 		    s, WIRE_ERR_INTERNAL, "out of memory", false, false);
 		return;
