@@ -42,9 +42,14 @@
 
 #include "common/log.h"
 #include "common/mux.h"
+#include "common/tlsconf.h"
 
 /* What libevent 2.1 reads from a socket per wakeup (EVBUFFER_MAX_READ). */
 #define MUX_LIBEVENT_MAX_READ 4096
+/* A TLS carrier's read callback decrypts at most this much per round
+ * and makes at most MUX_PULL_ROUNDS rounds before yielding the loop. */
+#define MUX_PULL_MAX    (256u * 1024u)
+#define MUX_PULL_ROUNDS 4
 /* DATA is batched up to this many bytes per frame. */
 #define MUX_DATA_BATCH (64u * 1024u)
 /* Recently reset stream ids remembered to drop in-flight frames silently. */
@@ -1661,6 +1666,45 @@ mux_process_input(struct mux_session *s)
 	}
 }
 
+static void mux_carrier_ended(struct mux_session *s, short what);
+
+/*
+ * Processes the carrier's input and, for a TLS carrier, what its TLS layer
+ * and socket hold beyond the one record libevent decrypts per wakeup, in
+ * bounded rounds; then yields the loop, coming back through a deferred
+ * read callback when decrypted-to-be bytes are still held (the socket
+ * will not signal them again).
+ */
+static void
+mux_carrier_input(struct mux_session *s)
+{
+	int round, r;
+
+	for (round = 0;; round++) {
+		mux_process_input(s);
+		if ((s->state != MUX_S_HELLO && s->state != MUX_S_READY) ||
+		    s->carrier_paused)
+			return;
+		if (round == MUX_PULL_ROUNDS) {
+			if (tlsconf_bufferevent_pending(s->carrier))
+				bufferevent_trigger(s->carrier, EV_READ,
+				    BEV_TRIG_IGNORE_WATERMARKS |
+				        BEV_TRIG_DEFER_CALLBACKS);
+			return;
+		}
+		r = tlsconf_bufferevent_pull(s->carrier, MUX_PULL_MAX);
+		if (r == 0)
+			return;
+		if (r < 0) {
+			/* What was decrypted is processed; then the end. */
+			mux_process_input(s);
+			mux_carrier_ended(s,
+			    r == -EPIPE ? BEV_EVENT_EOF : BEV_EVENT_ERROR);
+			return;
+		}
+	}
+}
+
 static void
 mux_carrier_read_cb(struct bufferevent *bev, void *arg)
 {
@@ -1676,7 +1720,7 @@ mux_carrier_read_cb(struct bufferevent *bev, void *arg)
 
 		evbuffer_drain(in, evbuffer_get_length(in));
 	} else {
-		mux_process_input(s);
+		mux_carrier_input(s);
 	}
 	mux_leave(s);
 }
@@ -1697,28 +1741,26 @@ mux_carrier_write_cb(struct bufferevent *bev, void *arg)
 	if (s->carrier_paused && mux_carrier_out_len(s) <= s->out_cap) {
 		s->carrier_paused = false;
 		bufferevent_enable(s->carrier, EV_READ);
-		mux_process_input(s);
+		mux_carrier_input(s);
 	}
 	mux_run_queue(s);
 out:
 	mux_leave(s);
 }
 
+/* The carrier ended (EOF or error, as the BEV_EVENT_* in what). */
 static void
-mux_carrier_event_cb(struct bufferevent *bev, short what, void *arg)
+mux_carrier_ended(struct mux_session *s, short what)
 {
-	struct mux_session *s = arg;
+	struct bufferevent *bev = s->carrier;
 	char reason[128];
 
-	mux_enter(s);
-	if (!(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)))
-		goto out;
 	if (s->state == MUX_S_CLOSING) {
 		mux_session_finish(s);
-		goto out;
+		return;
 	}
 	if (s->state == MUX_S_CLOSED || s->state == MUX_S_NEW)
-		goto out;
+		return;
 	if (what & BEV_EVENT_ERROR) {
 		int e = EVUTIL_SOCKET_ERROR();
 
@@ -1736,7 +1778,16 @@ mux_carrier_event_cb(struct bufferevent *bev, short what, void *arg)
 		mux_session_close(s, WIRE_ERR_SHUTDOWN,
 		    "connection closed by the peer", false, false);
 	}
-out:
+}
+
+static void
+mux_carrier_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct mux_session *s = arg;
+
+	mux_enter(s);
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
+		mux_carrier_ended(s, what);
 	mux_leave(s);
 }
 
@@ -1959,7 +2010,8 @@ mux_session_start(struct mux_session *s)
 	/* Bytes may already wait (a pair carrier filled before start); they
 	 * are read on the next loop turn by a deferred read callback or
 	 * the next arrival. */
-	if (evbuffer_get_length(bufferevent_get_input(s->carrier)) > 0)
+	if (evbuffer_get_length(bufferevent_get_input(s->carrier)) > 0 ||
+	    tlsconf_bufferevent_pending(s->carrier))
 		bufferevent_trigger(
 		    s->carrier, EV_READ, BEV_TRIG_DEFER_CALLBACKS);
 	return 0;
