@@ -26,7 +26,8 @@
 # tree) or TELEPOD_DEMO_SBINDIR + TELEPOD_DEMO_LIBEXECDIR (an installation).
 # TELEPOD_DEMO_CLUSTER_NS / TELEPOD_DEMO_LAPTOP_NS name the namespaces
 # (default telepod-cluster, telepod-laptop); TELEPOD_DEMO_TMPDIR is where the
-# temporary directory goes (default /tmp).
+# temporary directory goes (default /tmp). TELEPOD_DEMO_STEP_PAUSE=SECONDS
+# pauses before each step (tests use it to interrupt the demo mid-way).
 
 # shellcheck disable=SC2016 # single-quoted commands run in the namespace
 # shellcheck disable=SC2317 # functions run by traps
@@ -39,6 +40,7 @@ demo_dir=
 demo_keep=0
 demo_done=0
 demo_failed=0
+demo_cmd_pid=
 declare -A demo_pid=()
 
 if [ -t 1 ]; then
@@ -57,6 +59,10 @@ demo_err() {
 
 demo_step() {
 	printf '\n%s== %s%s\n' "$demo_b" "$*" "$demo_0"
+	if [ -n "${TELEPOD_DEMO_STEP_PAUSE:-}" ]; then
+		sleep "$TELEPOD_DEMO_STEP_PAUSE" &
+		wait $!
+	fi
 }
 
 demo_usage() {
@@ -129,6 +135,12 @@ demo_on_exit() {
 	local rc=$?
 	trap - EXIT
 	trap '' INT TERM HUP
+	TELEPOD_DEMO_STEP_PAUSE=
+	# A command interrupted mid-way: timeout passes the signal on to it.
+	if [ -n "$demo_cmd_pid" ]; then
+		kill -TERM "$demo_cmd_pid" 2>/dev/null
+		wait "$demo_cmd_pid" 2>/dev/null
+	fi
 	[ "$demo_failed" = 1 ] && [ "$rc" = 0 ] && rc=1
 	if [ -n "$demo_dir" ] && [ -d "$demo_dir" ]; then
 		if [ "$rc" != 0 ] && [ "$rc" != 77 ]; then
@@ -208,7 +220,15 @@ demo_laptop() {
 demo_run() {
 	local expect=$1 cmd=$2 out rc=0
 	printf '%s$ %s%s\n' "$demo_c" "$cmd" "$demo_0"
-	out=$(demo_laptop timeout -k 2 20 bash -c "$cmd" 2>&1) || rc=$?
+	# In the background and waited for: bash runs a signal's trap at
+	# once during `wait`, but only after a foreground command or a
+	# command substitution ends (and then not always), so Ctrl-C
+	# could leave the demo running on.
+	demo_laptop timeout -k 2 20 bash -c "$cmd" </dev/null >"$demo_dir/cmd.out" 2>&1 &
+	demo_cmd_pid=$!
+	wait "$demo_cmd_pid" || rc=$?
+	demo_cmd_pid=
+	out=$(cat "$demo_dir/cmd.out")
 	[ -z "$out" ] || printf '%s\n' "$out"
 	if [ "$rc" != 0 ]; then
 		demo_err "\"$cmd\" failed (exit $rc)"

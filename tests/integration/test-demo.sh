@@ -88,7 +88,9 @@ tp_ok "exit $rc"
 nothing_left "after the failure" "$TP_TMP/run2.log"
 
 tp_step "Ctrl-C in the middle tears down"
-timeout -k 5 60 "${DEMO[@]}" </dev/null >"$TP_TMP/run3.log" 2>&1 &
+# The whole transcript takes a fraction of a second: a pause before each
+# step makes the interrupt land inside it rather than after it.
+TELEPOD_DEMO_STEP_PAUSE=3 timeout -k 5 60 "${DEMO[@]}" </dev/null >"$TP_TMP/run3.log" 2>&1 &
 demo_pid=$!
 tp_track demo "$demo_pid"
 tp_retry 30 grep -q 'Connecting the laptop' "$TP_TMP/run3.log" || fail "the demo did not get to connecting"
