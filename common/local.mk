@@ -9,6 +9,7 @@ common_libcommon_a_SOURCES = \
 	common/mux.h common/mux.c \
 	common/framebuf.h common/framebuf.c \
 	common/tlsconf.h common/tlsconf.c \
+	common/tlsout.h common/tlsout.c \
 	common/certs.h common/certs.c
 
 # Link line for programs using common/ and proto/.

@@ -42,7 +42,7 @@
 
 #include "common/log.h"
 #include "common/mux.h"
-#include "common/tlsconf.h"
+#include "common/tlsout.h"
 
 /* What libevent 2.1 reads from a socket per wakeup (EVBUFFER_MAX_READ). */
 #define MUX_LIBEVENT_MAX_READ 4096
@@ -137,6 +137,10 @@ TAILQ_HEAD(mux_stream_list, mux_stream);
 struct mux_session {
 	struct event_base *base;
 	struct bufferevent *carrier;
+	/* Where frames go: the carrier's output, or for a TLS carrier of
+	 * tlsconf's the tlsout buffer written at the end of the turn. */
+	struct evbuffer *out;
+	bool tlsout;
 	struct mux_callbacks cbs;
 	void *arg;
 
@@ -401,7 +405,7 @@ mux_send_raw(struct mux_session *s, const void *buf, size_t len)
 {
 	if (!mux_can_send(s))
 		return;
-	if (evbuffer_add(bufferevent_get_output(s->carrier), buf, len) == 0)
+	if (evbuffer_add(s->out, buf, len) == 0)
 		s->stats.frames_out++;
 }
 
@@ -415,11 +419,11 @@ mux_send_raw(struct mux_session *s, const void *buf, size_t len)
 static int
 mux_send_data(struct mux_session *s, uint32_t id, struct evbuffer *in, size_t n)
 {
-	struct evbuffer *out = bufferevent_get_output(s->carrier);
+	struct evbuffer *out = s->out;
 	struct evbuffer_iovec v;
 
-	if (evbuffer_reserve_space(out, (ev_ssize_t)(WIRE_HEADER_LEN + n), &v,
-	        1) != 1 ||
+	if (evbuffer_reserve_space(
+	        out, (ev_ssize_t)(WIRE_HEADER_LEN + n), &v, 1) != 1 ||
 	    v.iov_len < WIRE_HEADER_LEN + n)
 		return -1;
 	frame_encode_header(v.iov_base, WIRE_DATA, id, (uint32_t)n);
@@ -527,6 +531,8 @@ mux_send_ping(struct mux_session *s, uint8_t type, uint64_t opaque)
 static size_t
 mux_carrier_out_len(const struct mux_session *s)
 {
+	if (s->tlsout)
+		return tlsout_pending_out(s->carrier);
 	return evbuffer_get_length(bufferevent_get_output(s->carrier));
 }
 
@@ -731,7 +737,7 @@ mux_stream_pump(struct mux_stream *st, size_t budget)
 		return;
 	st->flags |= MUX_F_PUMPING;
 	in = bufferevent_get_input(st->local);
-	out = bufferevent_get_output(s->carrier);
+	out = s->out;
 	/* Every bound is re-read each turn: moving bytes can run callbacks
 	 * (a bufferevent_pair transfers synchronously). */
 	while (st->state == MUX_ST_OPEN && s->state == MUX_S_READY) {
@@ -1204,11 +1210,10 @@ mux_on_data(
 		struct evbuffer *out = bufferevent_get_output(st->local);
 		size_t direct = mux_local_write_direct(st, in, len);
 
-		if (direct < len &&
-		    evbuffer_remove_buffer(in, out, len - direct) !=
-		        (int)(len - direct)) {
-			mux_session_close(
-			    s, WIRE_ERR_INTERNAL, "out of memory", false, false);
+		if (direct < len && evbuffer_remove_buffer(in, out,
+		                        len - direct) != (int)(len - direct)) {
+			mux_session_close(s, WIRE_ERR_INTERNAL, "out of memory",
+			    false, false);
 			return;
 		}
 		if (direct > 0)
@@ -1686,20 +1691,20 @@ mux_carrier_input(struct mux_session *s)
 		    s->carrier_paused)
 			return;
 		if (round == MUX_PULL_ROUNDS) {
-			if (tlsconf_bufferevent_pending(s->carrier))
+			if (tlsout_pull_pending(s->carrier))
 				bufferevent_trigger(s->carrier, EV_READ,
 				    BEV_TRIG_IGNORE_WATERMARKS |
 				        BEV_TRIG_DEFER_CALLBACKS);
 			return;
 		}
-		r = tlsconf_bufferevent_pull(s->carrier, MUX_PULL_MAX);
+		r = tlsout_pull(s->carrier, MUX_PULL_MAX);
 		if (r == 0)
 			return;
 		if (r < 0) {
 			/* What was decrypted is processed; then the end. */
 			mux_process_input(s);
-			mux_carrier_ended(s,
-			    r == -EPIPE ? BEV_EVENT_EOF : BEV_EVENT_ERROR);
+			mux_carrier_ended(
+			    s, r == -EPIPE ? BEV_EVENT_EOF : BEV_EVENT_ERROR);
 			return;
 		}
 	}
@@ -1778,6 +1783,16 @@ mux_carrier_ended(struct mux_session *s, short what)
 		mux_session_close(s, WIRE_ERR_SHUTDOWN,
 		    "connection closed by the peer", false, false);
 	}
+}
+
+/* A tlsout carrier wrote and has at most out_cap / 2 bytes left: what a
+ * bufferevent's write callback means. */
+static void
+mux_carrier_drained(void *arg)
+{
+	struct mux_session *s = arg;
+
+	mux_carrier_write_cb(s->carrier, s);
 }
 
 static void
@@ -1983,6 +1998,13 @@ mux_session_new(struct event_base *base, struct bufferevent *carrier,
 	bufferevent_setwatermark(carrier, EV_WRITE, s->out_cap / 2, 0);
 	bufferevent_set_max_single_read(carrier, WIRE_MAX_PAYLOAD);
 	bufferevent_set_max_single_write(carrier, WIRE_MAX_PAYLOAD);
+	s->out = tlsout_output(carrier);
+	s->tlsout = s->out != NULL;
+	if (s->tlsout)
+		tlsout_set_drain_cb(
+		    carrier, mux_carrier_drained, s, s->out_cap / 2);
+	else
+		s->out = bufferevent_get_output(carrier);
 	*ret_session = s;
 	return 0;
 fail:
@@ -2011,7 +2033,7 @@ mux_session_start(struct mux_session *s)
 	 * are read on the next loop turn by a deferred read callback or
 	 * the next arrival. */
 	if (evbuffer_get_length(bufferevent_get_input(s->carrier)) > 0 ||
-	    tlsconf_bufferevent_pending(s->carrier))
+	    tlsout_pull_pending(s->carrier))
 		bufferevent_trigger(
 		    s->carrier, EV_READ, BEV_TRIG_DEFER_CALLBACKS);
 	return 0;
@@ -2061,8 +2083,10 @@ mux_session_destroy(struct mux_session *s)
 	mux_map_clear(&s->requests);
 	if (s->timer)
 		event_free(s->timer);
-	if (s->carrier)
+	if (s->carrier) {
+		tlsout_set_drain_cb(s->carrier, NULL, NULL, 0);
 		bufferevent_free(s->carrier);
+	}
 	free(s->peer.software);
 	free(s->peer.namespace_name);
 	free(s->peer.cluster_domain);
@@ -2381,7 +2405,7 @@ mux_send_dns_query(
 		return ret;
 	frame_encode_header(hdr, WIRE_DNS_QUERY, 0, (uint32_t)(4 + len));
 	wire_put_u32(hdr + WIRE_HEADER_LEN, id);
-	out = bufferevent_get_output(s->carrier);
+	out = s->out;
 	if (evbuffer_expand(out, sizeof(hdr) + len) < 0) {
 		mux_map_del(&s->requests, id);
 		return -ENOMEM;
@@ -2421,7 +2445,7 @@ mux_send_dns_answer(struct mux_session *s, uint32_t id, uint32_t error,
 	frame_encode_header(hdr, WIRE_DNS_ANSWER, 0, (uint32_t)(8 + len));
 	wire_put_u32(hdr + WIRE_HEADER_LEN, id);
 	wire_put_u32(hdr + WIRE_HEADER_LEN + 4, error);
-	out = bufferevent_get_output(s->carrier);
+	out = s->out;
 	if (evbuffer_expand(out, sizeof(hdr) + len) < 0)
 		return -ENOMEM;
 	evbuffer_add(out, hdr, sizeof(hdr));
@@ -2523,8 +2547,8 @@ mux_send_env_reply(struct mux_session *s, uint32_t id, uint32_t error,
 			return ret;
 		}
 	}
-	if (evbuffer_add_reference(bufferevent_get_output(s->carrier), buf,
-	        size, mux_env_cleanup, NULL) < 0) {
+	if (evbuffer_add_reference(s->out, buf, size, mux_env_cleanup, NULL) <
+	    0) {
 		mux_env_cleanup(buf, size, NULL);
 		return -ENOMEM;
 	}

@@ -39,7 +39,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <event2/buffer.h>
 #include <event2/bufferevent_ssl.h>
 #include <openssl/bio.h>
 #include <openssl/crypto.h>
@@ -49,6 +48,7 @@
 
 #include "common/errbuf.h"
 #include "common/log.h"
+#include "common/tlsout.h"
 
 #define TLSCONF_MAX_CERT_FILE (1024 * 1024) /* a PEM bundle; ours is ~1 KiB */
 #define TLSCONF_MAX_KEY_FILE  (64 * 1024)
@@ -57,11 +57,6 @@
 #define TLS_VERIFY_DEPTH      4
 #define TLSCONF_CN_MAX        128
 #define TLSCONF_MAX_ERRS      8
-/* Largest plaintext of one TLS record. */
-#define TLSCONF_RECORD_MAX 16384
-/* OpenSSL's read buffer: four full records (plaintext plus TLS 1.3
- * overhead) per read() with read-ahead. */
-#define TLSCONF_READ_BUFFER (4 * (TLSCONF_RECORD_MAX + 512))
 
 /* Per SSL_CTX. */
 struct tlsconf_ctx_info {
@@ -687,9 +682,6 @@ tlsconf_ctx_new(bool server, const char *dir, const char *server_name,
 		SSL_CTX_set_num_tickets(ctx, 0);
 	/* libevent may retry a blocked SSL_write from a moved buffer. */
 	SSL_CTX_set_mode(ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-	/* Room for several full records per read() with read-ahead (set
-	 * per connection in tlsconf_bufferevent_new). */
-	SSL_CTX_set_default_read_buffer_len(ctx, TLSCONF_READ_BUFFER);
 
 	SSL_CTX_set_verify(ctx,
 	    server ? SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT
@@ -790,9 +782,9 @@ tlsconf_bufferevent_new(
 	if (!accept && info != NULL && !tlsconf_is_ip(info->server_name) &&
 	    !SSL_set_tlsext_host_name(ssl, info->server_name))
 		goto fail;
-	/* One read() for several records instead of two (header, body) per
-	 * record; tlsconf_bufferevent_pull decrypts what libevent leaves. */
-	SSL_set_read_ahead(ssl, 1);
+	/* Same-turn batched writes and read-ahead (common/tlsout.h). */
+	if (tlsout_attach(ssl, base, fd) < 0)
+		goto fail;
 	bev = bufferevent_openssl_socket_new(base, fd, ssl,
 	    accept ? BUFFEREVENT_SSL_ACCEPTING : BUFFEREVENT_SSL_CONNECTING,
 	    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
@@ -1096,46 +1088,4 @@ tlsconf_peer_subject(struct bufferevent *bev, char *buf, size_t len)
 	if (peer == NULL)
 		return -ENOTCONN;
 	return tlsconf_name_cn(X509_get_subject_name(peer), buf, len);
-}
-
-int
-tlsconf_bufferevent_pull(struct bufferevent *bev, size_t max)
-{
-	SSL *ssl = bufferevent_openssl_get_ssl(bev);
-	struct evbuffer *in;
-	size_t got = 0;
-
-	if (ssl == NULL || !SSL_is_init_finished(ssl))
-		return 0;
-	in = bufferevent_get_input(bev);
-	while (got < max) {
-		struct evbuffer_iovec v;
-		int n, e;
-
-		if (evbuffer_reserve_space(in, TLSCONF_RECORD_MAX, &v, 1) != 1)
-			return -ENOMEM;
-		ERR_clear_error();
-		n = SSL_read(ssl, v.iov_base,
-		    v.iov_len > INT_MAX ? INT_MAX : (int)v.iov_len);
-		if (n <= 0) {
-			e = SSL_get_error(ssl, n);
-			evbuffer_commit_space(in, &v, 0);
-			if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
-				break;
-			return e == SSL_ERROR_ZERO_RETURN ? -EPIPE : -EIO;
-		}
-		v.iov_len = (size_t)n;
-		if (evbuffer_commit_space(in, &v, 1) < 0)
-			return -ENOMEM;
-		got += (size_t)n;
-	}
-	return got > INT_MAX ? INT_MAX : (int)got;
-}
-
-bool
-tlsconf_bufferevent_pending(struct bufferevent *bev)
-{
-	SSL *ssl = bufferevent_openssl_get_ssl(bev);
-
-	return ssl != NULL && SSL_is_init_finished(ssl) && SSL_has_pending(ssl);
 }

@@ -78,24 +78,6 @@ struct bufferevent *tlsconf_bufferevent_connect(
     struct event_base *base, SSL_CTX *ctx, evutil_socket_t fd);
 
 /*
- * Decrypts what the TLS connection bev already holds or the socket has now
- * into bev's input, up to about max bytes, without waiting. libevent 2.1
- * decrypts one record per wakeup (and, with the read-ahead our sockets use,
- * never looks at records OpenSSL has already read from the socket): the
- * session reading bev calls this from its read callback until it returns 0.
- * Returns the bytes added, 0 when nothing more is there now, -EPIPE when
- * the peer closed TLS (close_notify), -EIO on a TLS or socket error (the
- * next read of libevent reports it too), -ENOMEM. 0 for a bufferevent that
- * is not TLS or not past its handshake.
- */
-int tlsconf_bufferevent_pull(struct bufferevent *bev, size_t max);
-
-/* True when bev's TLS layer holds bytes read from the socket that
- * tlsconf_bufferevent_pull would decrypt (no socket event will come for
- * them). */
-bool tlsconf_bufferevent_pending(struct bufferevent *bev);
-
-/*
  * Explains why bev's TLS connection failed, as one sentence in buf (size
  * TLSCONF_ERROR_MAX is plenty; always terminated), and returns buf. Call it
  * from the event callback on BEV_EVENT_ERROR (or EOF). Consumes bev's recorded
