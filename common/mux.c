@@ -50,6 +50,9 @@
  * and makes at most MUX_PULL_ROUNDS rounds before yielding the loop. */
 #define MUX_PULL_MAX    (256u * 1024u)
 #define MUX_PULL_ROUNDS 4
+/* DATA payloads at least this large move to a tlsout carrier without a
+ * copy. */
+#define MUX_COPY_MAX (16u * 1024u)
 /* DATA is batched up to this many bytes per frame. */
 #define MUX_DATA_BATCH (64u * 1024u)
 /* Recently reset stream ids remembered to drop in-flight frames silently. */
@@ -422,6 +425,18 @@ mux_send_data(struct mux_session *s, uint32_t id, struct evbuffer *in, size_t n)
 	struct evbuffer *out = s->out;
 	struct evbuffer_iovec v;
 
+	if (s->tlsout && n >= MUX_COPY_MAX) {
+		/* tlsout gathers the header into the first record itself:
+		 * move the payload's chains rather than copy them. */
+		uint8_t hdr[WIRE_HEADER_LEN];
+
+		frame_encode_header(hdr, WIRE_DATA, id, (uint32_t)n);
+		if (evbuffer_add(out, hdr, sizeof(hdr)) < 0 ||
+		    evbuffer_remove_buffer(in, out, n) != (int)n)
+			return -1;
+		s->stats.frames_out++;
+		return 0;
+	}
 	if (evbuffer_reserve_space(
 	        out, (ev_ssize_t)(WIRE_HEADER_LEN + n), &v, 1) != 1 ||
 	    v.iov_len < WIRE_HEADER_LEN + n)

@@ -24,8 +24,6 @@
 /* OpenSSL's read buffer: four full records (plaintext plus TLS 1.3
  * overhead) per read() with read-ahead. */
 #define TLSOUT_READ_BUFFER (4 * (TLSOUT_RECORD_MAX + 512))
-/* At most this much plaintext per SSL_write (OpenSSL cuts records). */
-#define TLSOUT_WRITE_MAX (256 * 1024)
 
 struct tlsout {
 	evutil_socket_t fd;
@@ -37,6 +35,7 @@ struct tlsout {
 	void (*drain_cb)(void *arg);
 	void *drain_arg;
 	size_t lowat;
+	size_t sent;   /* written straight by the BIO during this flush */
 	bool flushing; /* inside tlsout_flush: our own records, no event */
 	bool failed;
 };
@@ -66,19 +65,70 @@ tlsout_fail(struct tlsout *o)
 	shutdown(o->fd, SHUT_RDWR);
 }
 
+/* Writes what the socket takes of wire; false when it is full (EPOLLOUT
+ * armed) or failed. Counts what went out in *wrote. */
+static bool
+tlsout_write_wire(struct tlsout *o, size_t *wrote)
+{
+	while (!o->failed && evbuffer_get_length(o->wire) > 0) {
+		int w = evbuffer_write(o->wire, o->fd);
+
+		if (w > 0) {
+			*wrote += (size_t)w;
+			continue;
+		}
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			event_add(o->write_ev, NULL);
+			return false;
+		}
+		tlsout_fail(o);
+	}
+	if (!o->failed)
+		event_del(o->write_ev);
+	return !o->failed;
+}
+
+/*
+ * OpenSSL hands over one record (or handshake flight) at a time. With
+ * nothing queued before it, it goes straight from OpenSSL's buffer to the
+ * socket, which then carries each record as soon as it exists (the peer
+ * decrypts one while we encrypt the next); what the socket does not take
+ * is queued for EPOLLOUT.
+ */
 static int
 tlsout_bio_write(BIO *b, const char *data, int len)
 {
 	struct tlsout *o = BIO_get_data(b);
+	size_t done = 0;
 
 	BIO_clear_retry_flags(b);
 	if (o == NULL || len < 0 || o->failed)
 		return -1;
-	if (evbuffer_add(o->wire, data, (size_t)len) < 0)
+	if (evbuffer_get_length(o->wire) == 0) {
+		for (;;) {
+			ssize_t n = send(o->fd, data + done, (size_t)len - done,
+			    MSG_NOSIGNAL | MSG_DONTWAIT);
+
+			if (n > 0) {
+				done += (size_t)n;
+				o->sent += (size_t)n;
+				if (done == (size_t)len)
+					return len;
+				continue;
+			}
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+				break;
+			tlsout_fail(o);
+			return -1;
+		}
+	}
+	if (evbuffer_add(o->wire, data + done, (size_t)len - done) < 0)
 		return -1;
-	/* Handshake records and alerts (OpenSSL's own writes) go out at the
-	 * end of this turn like frames do. */
-	tlsout_schedule(o);
+	event_add(o->write_ev, NULL);
 	return len;
 }
 
@@ -181,39 +231,30 @@ tlsout_of(struct bufferevent *bev)
 	return BIO_get_data(b);
 }
 
-/* Encrypts what waits, writes what the socket takes, then tells the
- * session (last: the callback may free everything). */
+/* Encrypts what waits, a record at a time, while the socket keeps up;
+ * then tells the session (last: the callback may free everything). */
 static void
 tlsout_flush(struct tlsout *o)
 {
 	size_t wrote = 0;
 
+	o->sent = 0;
 	o->flushing = true;
-	while (!o->failed && evbuffer_get_length(o->plain) > 0 &&
+	while (tlsout_write_wire(o, &wrote) &&
+	       evbuffer_get_length(o->plain) > 0 &&
 	       SSL_is_init_finished(o->ssl)) {
-		struct evbuffer_iovec v;
-		size_t n;
+		size_t n = evbuffer_get_length(o->plain);
 		void *p;
 		int r;
 
-		/* A large contiguous piece goes as it is (OpenSSL cuts
-		 * records); small frames are gathered into one record. */
-		if (evbuffer_peek(o->plain, -1, NULL, &v, 1) < 1)
+		/* One record's worth, contiguous: small frames of several
+		 * streams are gathered into it. */
+		if (n > TLSOUT_RECORD_MAX)
+			n = TLSOUT_RECORD_MAX;
+		p = evbuffer_pullup(o->plain, (ev_ssize_t)n);
+		if (p == NULL) {
+			tlsout_fail(o);
 			break;
-		n = v.iov_len;
-		if (n >= TLSOUT_RECORD_MAX) {
-			p = v.iov_base;
-			if (n > TLSOUT_WRITE_MAX)
-				n = TLSOUT_WRITE_MAX;
-		} else {
-			n = evbuffer_get_length(o->plain);
-			if (n > TLSOUT_RECORD_MAX)
-				n = TLSOUT_RECORD_MAX;
-			p = evbuffer_pullup(o->plain, (ev_ssize_t)n);
-			if (p == NULL) {
-				tlsout_fail(o);
-				break;
-			}
 		}
 		ERR_clear_error();
 		r = SSL_write(o->ssl, p, (int)n);
@@ -226,27 +267,7 @@ tlsout_flush(struct tlsout *o)
 		evbuffer_drain(o->plain, (size_t)r);
 	}
 	o->flushing = false;
-	while (!o->failed && evbuffer_get_length(o->wire) > 0) {
-		int w = evbuffer_write(o->wire, o->fd);
-
-		if (w > 0) {
-			wrote += (size_t)w;
-			continue;
-		}
-		if (w == 0)
-			break;
-		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK ||
-		                 errno == EINTR)) {
-			if (errno != EINTR) {
-				event_add(o->write_ev, NULL);
-				break;
-			}
-			continue;
-		}
-		tlsout_fail(o);
-	}
-	if (evbuffer_get_length(o->wire) == 0)
-		event_del(o->write_ev);
+	wrote += o->sent;
 	if (wrote > 0 && o->drain_cb != NULL &&
 	    evbuffer_get_length(o->plain) + evbuffer_get_length(o->wire) <=
 	        o->lowat)
