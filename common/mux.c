@@ -784,6 +784,8 @@ mux_stream_pump(struct mux_stream *st, size_t budget)
 		}
 	}
 	st->flags &= ~MUX_F_PUMPING;
+	if (s->tlsout)
+		tlsout_push(s->carrier);
 	if (st->state != MUX_ST_OPEN || s->state != MUX_S_READY)
 		return;
 	avail = evbuffer_get_length(in);

@@ -795,6 +795,7 @@ tlsconf_bufferevent_new(
 		ERR_clear_error();
 		return NULL;
 	}
+	tlsout_bind(bev);
 	/* The mux's go-away marks a clean end; a missing close_notify is an
 	 * EOF, not a reason to report a TLS failure. */
 	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);

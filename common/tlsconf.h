@@ -64,6 +64,9 @@ int tlsconf_client_ctx_new(const char *dir, const char *server_name,
  * ctx is borrowed (the SSL holds its own reference). The handshake starts
  * when base runs; the caller sets callbacks, enables EV_READ and should set
  * a read timeout so a silent peer cannot hold the connection open.
+ * Its I/O goes through common/tlsout (read-ahead, same-turn batched
+ * writes): its reader calls tlsout_pull from the read callback, and a
+ * writer appends to tlsout_output (common/mux does both).
  * Returns NULL when out of memory (fd may then leak, never closed twice).
  */
 struct bufferevent *tlsconf_bufferevent_accept(

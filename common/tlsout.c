@@ -35,6 +35,8 @@ struct tlsout {
 	void (*drain_cb)(void *arg);
 	void *drain_arg;
 	size_t lowat;
+	struct bufferevent *bev; /* ours (tlsout_bind), for read triggers */
+	bool hs_check; /* handshake just ended: look for read-ahead data */
 	size_t sent;   /* written straight by the BIO during this flush */
 	bool flushing; /* inside tlsout_flush: our own records, no event */
 	bool failed;
@@ -232,16 +234,15 @@ tlsout_of(struct bufferevent *bev)
 }
 
 /* Encrypts what waits, a record at a time, while the socket keeps up;
- * then tells the session (last: the callback may free everything). */
+ * only full records unless all. */
 static void
-tlsout_flush(struct tlsout *o)
+tlsout_encrypt(struct tlsout *o, bool all, size_t *wrote)
 {
-	size_t wrote = 0;
+	bool was = o->flushing;
 
-	o->sent = 0;
 	o->flushing = true;
-	while (tlsout_write_wire(o, &wrote) &&
-	       evbuffer_get_length(o->plain) > 0 &&
+	while (tlsout_write_wire(o, wrote) &&
+	       evbuffer_get_length(o->plain) >= (all ? 1 : TLSOUT_RECORD_MAX) &&
 	       SSL_is_init_finished(o->ssl)) {
 		size_t n = evbuffer_get_length(o->plain);
 		void *p;
@@ -266,7 +267,18 @@ tlsout_flush(struct tlsout *o)
 		}
 		evbuffer_drain(o->plain, (size_t)r);
 	}
-	o->flushing = false;
+	o->flushing = was;
+}
+
+/* Everything that waits, then tells the session (last: the callback may
+ * free everything). */
+static void
+tlsout_flush(struct tlsout *o)
+{
+	size_t wrote = 0;
+
+	o->sent = 0;
+	tlsout_encrypt(o, true, &wrote);
 	wrote += o->sent;
 	if (wrote > 0 && o->drain_cb != NULL &&
 	    evbuffer_get_length(o->plain) + evbuffer_get_length(o->wire) <=
@@ -275,7 +287,9 @@ tlsout_flush(struct tlsout *o)
 }
 
 /* Frames appended during the handshake (a session started early) wait
- * for its end: flush then. */
+ * for its end: flush then. Records that came with the peer's last
+ * handshake flight sit read ahead in OpenSSL, where no socket event will
+ * announce them: the reader is told then too. */
 static void
 tlsout_info_cb(const SSL *ssl, int where, int ret)
 {
@@ -288,14 +302,25 @@ tlsout_info_cb(const SSL *ssl, int where, int ret)
 	if (b == NULL || BIO_method_type(b) != tlsout_type)
 		return;
 	o = BIO_get_data(b);
-	if (o != NULL && evbuffer_get_length(o->plain) > 0)
-		tlsout_schedule(o);
+	if (o == NULL || o->failed)
+		return;
+	o->hs_check = true;
+	event_active(o->flush_ev, EV_TIMEOUT, 0);
 }
 
 static void
 tlsout_event_cb(evutil_socket_t fd, short what, void *arg)
 {
-	tlsout_flush(arg);
+	struct tlsout *o = arg;
+
+	if (o->hs_check) {
+		o->hs_check = false;
+		if (o->bev != NULL && SSL_has_pending(o->ssl))
+			bufferevent_trigger(o->bev, EV_READ,
+			    BEV_TRIG_IGNORE_WATERMARKS |
+			        BEV_TRIG_DEFER_CALLBACKS);
+	}
+	tlsout_flush(o);
 }
 
 static void
@@ -430,4 +455,24 @@ tlsout_pull_pending(struct bufferevent *bev)
 	SSL *ssl = bufferevent_openssl_get_ssl(bev);
 
 	return ssl != NULL && SSL_is_init_finished(ssl) && SSL_has_pending(ssl);
+}
+
+void
+tlsout_push(struct bufferevent *bev)
+{
+	struct tlsout *o = tlsout_of(bev);
+	size_t wrote = 0;
+
+	if (o != NULL && !o->flushing && !o->failed &&
+	    evbuffer_get_length(o->plain) >= TLSOUT_RECORD_MAX)
+		tlsout_encrypt(o, false, &wrote);
+}
+
+void
+tlsout_bind(struct bufferevent *bev)
+{
+	struct tlsout *o = tlsout_of(bev);
+
+	if (o != NULL)
+		o->bev = bev;
 }

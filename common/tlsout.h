@@ -4,16 +4,17 @@
  * does slowly, for the TLS bufferevents tlsconf makes.
  *
  * Writing: libevent writes a TLS bufferevent's output one loop turn late
- * (an EPOLLOUT registration, a wakeup, the write, a deregistration) and
- * with one write() per record. Instead the session appends its frames to
- * tlsout_output(bev); at the end of the same loop turn (one event made
- * active on the first append) they are encrypted, in records of up to
- * 16 KiB, into memory by a BIO of ours and written with as few writev()s
- * as the socket takes: a request costs one segment, and the frames of
- * every stream that was ready in the same turn share records and writes.
- * What the socket does not take waits for EPOLLOUT. The bufferevent's own
- * output stays empty (libevent's writer never runs). A write error shuts
- * the socket down, so libevent's reader reports the end as usual.
+ * (an EPOLLOUT registration, a wakeup, the write, a deregistration), one
+ * record per evbuffer chain and one write() per record. Instead the
+ * session appends its frames to tlsout_output(bev); at the end of the same
+ * loop turn (one event made active on the first append) they are
+ * encrypted a record (up to 16 KiB) at a time, small frames of every
+ * stream ready in that turn gathered into one record, and each record is
+ * sent straight from OpenSSL's buffer by a BIO of ours while the socket
+ * keeps up; what it does not take is queued for EPOLLOUT and encryption
+ * pauses until it drains. The bufferevent's own output stays empty
+ * (libevent's writer never runs). A write error shuts the socket down, so
+ * libevent's reader reports the end as usual.
  *
  * Reading: OpenSSL reads ahead (several records per read()), and
  * tlsout_pull decrypts what libevent 2.1 leaves behind: it decrypts one
@@ -42,12 +43,25 @@ struct evbuffer;
  */
 int tlsout_attach(SSL *ssl, struct event_base *base, evutil_socket_t fd);
 
+/* Tells tlsout the bufferevent made over its SSL (call right after
+ * bufferevent_openssl_socket_new), so that data read ahead together with
+ * the peer's last handshake flight is announced with a read callback. */
+void tlsout_bind(struct bufferevent *bev);
+
 /*
  * The evbuffer to append plaintext to, for a bufferevent whose SSL went
  * through tlsout_attach; NULL for any other bufferevent (write to
  * bufferevent_get_output then). Append only once the handshake is done.
  */
 struct evbuffer *tlsout_output(struct bufferevent *bev);
+
+/*
+ * Sends the full records (16 KiB) of what was appended now, leaving the
+ * rest for the end of the turn: a large batch starts on its way (and the
+ * peer on its work) while the session is still producing it. Never calls
+ * back. No-op for other bufferevents.
+ */
+void tlsout_push(struct bufferevent *bev);
 
 /* Bytes appended and not yet written to the socket (plaintext waiting
  * plus records waiting); 0 for other bufferevents. */
@@ -64,11 +78,12 @@ void tlsout_set_drain_cb(
 
 /*
  * Decrypts what bev's TLS layer already holds (read ahead from the socket)
- * into bev's input, up to about max bytes, without waiting; call it from
- * the read callback until it returns 0. Returns the bytes added, 0 when
- * nothing more is there now (or bev is not TLS or not past its
- * handshake), -EPIPE when the peer closed TLS (close_notify), -EIO on a
- * TLS or socket error, -ENOMEM.
+ * into bev's input, up to about max bytes, without waiting. Whoever reads
+ * a tlsout bufferevent calls it from the read callback until it returns 0:
+ * libevent leaves such bytes alone and no socket event will come for them.
+ * Returns the bytes added, 0 when nothing more is there now (or bev is not TLS
+ * or not past its handshake), -EPIPE when the peer closed TLS (close_notify),
+ * -EIO on a TLS or socket error, -ENOMEM.
  */
 int tlsout_pull(struct bufferevent *bev, size_t max);
 

@@ -35,6 +35,12 @@ tests_unit_test_tlsconf_SOURCES = tests/unit/test_tlsconf.c
 tests_unit_test_tlsconf_CFLAGS = $(TEST_CFLAGS) $(LIBEVENT_OPENSSL_CFLAGS)
 tests_unit_test_tlsconf_LDADD = $(TEST_LIBS)
 
+check_PROGRAMS += tests/unit/test_tlsout
+TESTS += tests/unit/test_tlsout
+tests_unit_test_tlsout_SOURCES = tests/unit/test_tlsout.c
+tests_unit_test_tlsout_CFLAGS = $(TEST_CFLAGS) $(LIBEVENT_OPENSSL_CFLAGS)
+tests_unit_test_tlsout_LDADD = $(TEST_LIBS)
+
 check_PROGRAMS += tests/unit/test_mux
 TESTS += tests/unit/test_mux
 tests_unit_test_mux_SOURCES = tests/unit/test_mux.c \

@@ -1,0 +1,386 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * test_tlsout: the TLS carrier's own I/O (common/tlsout.c) over real TLS on
+ * a loopback TCP pair: frames appended before the handshake ends wait for
+ * it; many small appends in one loop turn arrive whole and in order; a bulk
+ * transfer to a reader that does not read fills the socket, is held
+ * (pending count, no drain callback) and then arrives byte-exact when the
+ * reader starts, read through tlsout_pull; a vanished peer ends the
+ * connection through libevent's reader; non-TLS bufferevents are left
+ * alone.
+ */
+#include <arpa/inet.h>
+#include <ftw.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "common/certs.h"
+#include "common/log.h"
+#include "common/tlsconf.h"
+#include "common/tlsout.h"
+#include "tests/unit/cunit_main.h"
+
+#define DEADLINE_SEC 20
+#define BULK         (8u * 1024u * 1024u)
+
+static char root[PATH_MAX];
+static SSL_CTX *sctx, *cctx;
+
+static int
+rm_entry(const char *path, const struct stat *st, int flag, struct FTW *f)
+{
+	return remove(path);
+}
+
+static int
+suite_init(void)
+{
+	const char *tmp = getenv("TMPDIR");
+	char err[512] = "";
+
+	signal(SIGPIPE, SIG_IGN);
+	log_init("test_tlsout", LOG_LEVEL_WARN);
+	snprintf(root, sizeof(root), "%s/telepod-tlsout-XXXXXX",
+	    tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
+	if (mkdtemp(root) == NULL)
+		return -1;
+	if (certs_create(root, NULL, 0, 10, 0, err, sizeof(err)) < 0 ||
+	    tlsconf_server_ctx_new(root, &sctx, err, sizeof(err)) < 0 ||
+	    tlsconf_client_ctx_new(root, NULL, &cctx, err, sizeof(err)) < 0) {
+		fprintf(stderr, "suite_init: %s\n", err);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+suite_clean(void)
+{
+	SSL_CTX_free(sctx);
+	SSL_CTX_free(cctx);
+	if (root[0] != '\0')
+		nftw(root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	return 0;
+}
+
+static int
+tcp_pair(int fds[2])
+{
+	struct sockaddr_in sin = {.sin_family = AF_INET};
+	socklen_t len = sizeof(sin);
+	int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (l < 0 || bind(l, (struct sockaddr *)&sin, sizeof(sin)) < 0 ||
+	    listen(l, 1) < 0 ||
+	    getsockname(l, (struct sockaddr *)&sin, &len) < 0)
+		goto fail;
+	fds[1] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fds[1] < 0 ||
+	    connect(fds[1], (struct sockaddr *)&sin, sizeof(sin)) < 0)
+		goto fail;
+	fds[0] = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+	if (fds[0] < 0)
+		goto fail;
+	close(l);
+	return 0;
+fail:
+	if (l >= 0)
+		close(l);
+	return -1;
+}
+
+/* One end: what it received (checked against the pattern as it comes). */
+struct end {
+	struct bufferevent *bev;
+	bool connected, ended;
+	size_t got;
+	bool bad; /* a byte out of pattern */
+	int pull_err;
+	unsigned drains;
+	size_t pending_at_drain;
+};
+
+struct pair {
+	struct event_base *base;
+	struct end srv, cli;
+};
+
+static uint8_t
+pattern(size_t i)
+{
+	return (uint8_t)((i * 7u + (i >> 13)) & 0xff);
+}
+
+static void
+consume(struct end *e)
+{
+	struct evbuffer *in = bufferevent_get_input(e->bev);
+	uint8_t buf[16384];
+	int n;
+
+	while ((n = evbuffer_remove(in, buf, sizeof(buf))) > 0) {
+		for (int i = 0; i < n; i++)
+			if (buf[i] != pattern(e->got + (size_t)i))
+				e->bad = true;
+		e->got += (size_t)n;
+	}
+}
+
+static void
+end_read(struct bufferevent *bev, void *arg)
+{
+	struct end *e = arg;
+	int r;
+
+	do {
+		consume(e);
+		r = tlsout_pull(bev, 1u << 20);
+	} while (r > 0);
+	consume(e);
+	if (r < 0)
+		e->pull_err = r;
+}
+
+static void
+end_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct end *e = arg;
+
+	if (what & BEV_EVENT_CONNECTED)
+		e->connected = true;
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
+		e->ended = true;
+}
+
+static void
+end_drained(void *arg)
+{
+	struct end *e = arg;
+
+	e->drains++;
+	e->pending_at_drain = tlsout_pending_out(e->bev);
+}
+
+static void
+pair_start(struct pair *p, bool server_reads)
+{
+	int fds[2] = {-1, -1};
+
+	memset(p, 0, sizeof(*p));
+	p->base = event_base_new();
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p->base);
+	CU_ASSERT_EQUAL_FATAL(tcp_pair(fds), 0);
+	p->srv.bev = tlsconf_bufferevent_accept(p->base, sctx, fds[0]);
+	p->cli.bev = tlsconf_bufferevent_connect(p->base, cctx, fds[1]);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p->srv.bev);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p->cli.bev);
+	bufferevent_setcb(p->srv.bev, end_read, NULL, end_event, &p->srv);
+	bufferevent_setcb(p->cli.bev, end_read, NULL, end_event, &p->cli);
+	/* The handshake needs the server to read; "not reading" below means
+	 * the application stops reading afterwards. */
+	bufferevent_enable(p->srv.bev, EV_READ | EV_WRITE);
+	bufferevent_enable(p->cli.bev, EV_READ | EV_WRITE);
+	(void)server_reads;
+}
+
+static void
+pair_end(struct pair *p)
+{
+	if (p->srv.bev != NULL)
+		bufferevent_free(p->srv.bev);
+	if (p->cli.bev != NULL)
+		bufferevent_free(p->cli.bev);
+	event_base_free(p->base);
+}
+
+static void
+tick(evutil_socket_t fd, short what, void *arg)
+{
+}
+
+static bool
+run_until(struct event_base *base, bool (*done)(void *), void *arg)
+{
+	struct timeval every = {0, 20 * 1000};
+	struct event *t = event_new(base, -1, EV_PERSIST, tick, NULL);
+	time_t end = time(NULL) + DEADLINE_SEC;
+
+	event_add(t, &every);
+	while (!done(arg) && time(NULL) < end)
+		event_base_loop(base, EVLOOP_ONCE);
+	event_free(t);
+	return done(arg);
+}
+
+static size_t want;
+
+static bool
+srv_got_all(void *arg)
+{
+	return ((struct pair *)arg)->srv.got >= want;
+}
+
+static bool
+both_connected(void *arg)
+{
+	struct pair *p = arg;
+
+	return p->srv.connected && p->cli.connected;
+}
+
+static bool
+cli_ended(void *arg)
+{
+	return ((struct pair *)arg)->cli.ended;
+}
+
+/* Appends [from, from + n) of the pattern to out in pieces of size step. */
+static void
+append_pattern(struct evbuffer *out, size_t from, size_t n, size_t step)
+{
+	uint8_t buf[65536];
+
+	while (n > 0) {
+		size_t k = n < step ? n : step;
+
+		for (size_t i = 0; i < k; i++)
+			buf[i] = pattern(from + i);
+		CU_ASSERT_EQUAL_FATAL(evbuffer_add(out, buf, k), 0);
+		from += k;
+		n -= k;
+	}
+}
+
+static void
+test_not_tls(void)
+{
+	struct event_base *base = event_base_new();
+	struct bufferevent *pair[2];
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(base);
+	CU_ASSERT_EQUAL_FATAL(bufferevent_pair_new(base, 0, pair), 0);
+	CU_ASSERT_PTR_NULL(tlsout_output(pair[0]));
+	CU_ASSERT_EQUAL(tlsout_pending_out(pair[0]), 0);
+	CU_ASSERT_EQUAL(tlsout_pull(pair[0], 1024), 0);
+	CU_ASSERT_FALSE(tlsout_pull_pending(pair[0]));
+	tlsout_set_drain_cb(pair[0], end_drained, NULL, 0); /* no-op */
+	bufferevent_free(pair[0]);
+	bufferevent_free(pair[1]);
+	event_base_free(base);
+}
+
+static void
+test_early_and_gathered(void)
+{
+	struct pair p;
+	struct evbuffer *out;
+
+	pair_start(&p, true);
+	out = tlsout_output(p.cli.bev);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(out);
+	CU_ASSERT_PTR_EQUAL(bufferevent_get_output(p.cli.bev) != out, true);
+	/* Before the handshake: held until it ends. */
+	append_pattern(out, 0, 10000, 100);
+	CU_ASSERT_EQUAL(tlsout_pending_out(p.cli.bev), 10000);
+	want = 10000;
+	CU_ASSERT_TRUE(run_until(p.base, srv_got_all, &p));
+	CU_ASSERT_TRUE(p.srv.connected && p.cli.connected);
+	CU_ASSERT_EQUAL(p.srv.got, 10000);
+	CU_ASSERT_FALSE(p.srv.bad);
+	CU_ASSERT_EQUAL(tlsout_pending_out(p.cli.bev), 0);
+	/* Many small appends in one turn, then more in later turns. */
+	append_pattern(out, 10000, 50000, 37);
+	event_base_loop(p.base, EVLOOP_NONBLOCK);
+	append_pattern(out, 60000, 3000, 3000);
+	want = 63000;
+	CU_ASSERT_TRUE(run_until(p.base, srv_got_all, &p));
+	CU_ASSERT_EQUAL(p.srv.got, 63000);
+	CU_ASSERT_FALSE(p.srv.bad);
+	CU_ASSERT_EQUAL(p.srv.pull_err, 0);
+	/* Nothing went through libevent's own writer. */
+	CU_ASSERT_EQUAL(
+	    evbuffer_get_length(bufferevent_get_output(p.cli.bev)), 0);
+	pair_end(&p);
+}
+
+static void
+test_bulk_backpressure(void)
+{
+	struct pair p;
+	struct evbuffer *out;
+	size_t held;
+
+	pair_start(&p, false);
+	CU_ASSERT_TRUE_FATAL(run_until(p.base, both_connected, &p));
+	bufferevent_disable(p.srv.bev, EV_READ);
+	tlsout_set_drain_cb(p.cli.bev, end_drained, &p.cli, 0);
+	out = tlsout_output(p.cli.bev);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(out);
+	append_pattern(out, 0, BULK, 65536);
+	for (int i = 0; i < 50; i++)
+		event_base_loop(p.base, EVLOOP_NONBLOCK);
+	/* The socket is full: the rest waits, and no drain is reported. */
+	held = tlsout_pending_out(p.cli.bev);
+	CU_ASSERT(held > 0 && held < BULK);
+	CU_ASSERT_EQUAL(p.cli.drains, 0);
+	CU_ASSERT_EQUAL(p.srv.got, 0);
+	bufferevent_enable(p.srv.bev, EV_READ);
+	want = BULK;
+	CU_ASSERT_TRUE(run_until(p.base, srv_got_all, &p));
+	CU_ASSERT_EQUAL(p.srv.got, BULK);
+	CU_ASSERT_FALSE(p.srv.bad);
+	CU_ASSERT_EQUAL(p.srv.pull_err, 0);
+	CU_ASSERT_EQUAL(tlsout_pending_out(p.cli.bev), 0);
+	CU_ASSERT(p.cli.drains >= 1);
+	CU_ASSERT_EQUAL(p.cli.pending_at_drain, 0);
+	pair_end(&p);
+}
+
+static void
+test_peer_gone(void)
+{
+	struct pair p;
+	struct evbuffer *out;
+
+	pair_start(&p, true);
+	CU_ASSERT_TRUE_FATAL(run_until(p.base, both_connected, &p));
+	bufferevent_free(p.srv.bev);
+	p.srv.bev = NULL;
+	out = tlsout_output(p.cli.bev);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(out);
+	/* Writes meet the reset; the reader reports the end. */
+	for (int i = 0; i < 20 && !p.cli.ended; i++) {
+		append_pattern(out, 0, 65536, 65536);
+		event_base_loop(p.base, EVLOOP_NONBLOCK);
+	}
+	CU_ASSERT_TRUE(run_until(p.base, cli_ended, &p));
+	pair_end(&p);
+}
+
+static const struct cunit_test tests[] = {
+    {"non-TLS bufferevents are left alone", test_not_tls},
+    {"early frames wait for the handshake; small appends arrive whole",
+        test_early_and_gathered},
+    {"a full socket holds the rest; a late reader gets 8 MiB exact",
+        test_bulk_backpressure},
+    {"a vanished peer ends the connection", test_peer_gone},
+};
+
+int
+main(void)
+{
+	return cunit_run("tlsout", suite_init, suite_clean, tests,
+	    sizeof(tests) / sizeof(*tests));
+}
