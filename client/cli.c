@@ -110,6 +110,20 @@ cli_failed(const struct cliutil_args *a, const cJSON *resp)
 	return CLIUTIL_EXIT_FAILED;
 }
 
+/* cli_request, with a final "ok": false answer reported (cli_failed) and
+ * its exit code returned; *ret_resp is set either way. */
+static int
+cli_call(const struct cliutil_args *a, struct ctl_conn *conn, const cJSON *req,
+    int timeout_ms, ctl_progress_fn progress, cJSON **ret_resp)
+{
+	int rc = cli_request(a, conn, req, timeout_ms, progress, ret_resp);
+
+	if (rc == 0 &&
+	    !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(*ret_resp, "ok")))
+		rc = cli_failed(a, *ret_resp);
+	return rc;
+}
+
 static cJSON *
 cli_req_new(const char *cmd)
 {
@@ -273,14 +287,10 @@ cli_connect(const struct cliutil_args *a)
 	}
 	fprintf(stderr, "telepod: connecting namespace %s via %s...\n", a->ns,
 	    a->server);
-	rc = cli_request(a, conn, req,
-	    (a->timeout_s + CLI_CONNECT_GRACE_S) * 1000, cli_progress, &resp);
+	rc = cli_call(a, conn, req, (a->timeout_s + CLI_CONNECT_GRACE_S) * 1000,
+	    cli_progress, &resp);
 	if (rc)
 		goto out;
-	if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(resp, "ok"))) {
-		rc = cli_failed(a, resp);
-		goto out;
-	}
 	printf("Connected to namespace %s via %s\n", a->ns, a->server);
 	it = cJSON_GetObjectItemCaseSensitive(resp, "warning");
 	if (cJSON_IsString(it) && it->valuestring[0]) {
@@ -305,13 +315,9 @@ cli_status(const struct cliutil_args *a)
 	rc = cli_open(a, &conn);
 	if (rc)
 		goto out;
-	rc = cli_request(a, conn, req, CLI_TIMEOUT_MS, NULL, &resp);
+	rc = cli_call(a, conn, req, CLI_TIMEOUT_MS, NULL, &resp);
 	if (rc)
 		goto out;
-	if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(resp, "ok"))) {
-		rc = cli_failed(a, resp);
-		goto out;
-	}
 	if (a->format == CLIUTIL_FMT_JSON) {
 		if (cliutil_json_write(stdout, resp) < 0) {
 			cli_err(a, "out of memory");
@@ -342,13 +348,9 @@ cli_quit(const struct cliutil_args *a)
 	rc = cli_open(a, &conn);
 	if (rc)
 		goto out;
-	rc = cli_request(a, conn, req, CLI_TIMEOUT_MS, NULL, &resp);
+	rc = cli_call(a, conn, req, CLI_TIMEOUT_MS, NULL, &resp);
 	if (rc)
 		goto out;
-	if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(resp, "ok"))) {
-		rc = cli_failed(a, resp);
-		goto out;
-	}
 	list = cJSON_GetObjectItemCaseSensitive(resp, "disconnected");
 	if (!cJSON_IsArray(list))
 		list = NULL;
@@ -405,16 +407,11 @@ cli_fetch_env(
 
 	if (!ns) {
 		req = cli_req_new("status");
-		rc = cli_request(a, conn, req, CLI_TIMEOUT_MS, NULL, &status);
+		rc = cli_call(a, conn, req, CLI_TIMEOUT_MS, NULL, &status);
 		cJSON_Delete(req);
 		req = NULL;
 		if (rc)
 			goto out;
-		if (!cJSON_IsTrue(
-		        cJSON_GetObjectItemCaseSensitive(status, "ok"))) {
-			rc = cli_failed(a, status);
-			goto out;
-		}
 		r = cliutil_pick_namespace(
 		    status, getuid(), &ns, err, sizeof(err));
 		if (r < 0) {
@@ -430,13 +427,9 @@ cli_fetch_env(
 		rc = CLIUTIL_EXIT_FAILED;
 		goto out;
 	}
-	rc = cli_request(a, conn, req, CLI_TIMEOUT_MS, NULL, &resp);
+	rc = cli_call(a, conn, req, CLI_TIMEOUT_MS, NULL, &resp);
 	if (rc)
 		goto out;
-	if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(resp, "ok"))) {
-		rc = cli_failed(a, resp);
-		goto out;
-	}
 	if (!cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(resp, "env"))) {
 		cli_err(a,
 		    "telepodd's answer has no \"env\" object; is it the same version as this CLI?");
