@@ -31,13 +31,13 @@ tests_unit_test_certs_LDADD = $(TEST_LIBS)
 
 check_PROGRAMS += tests/unit/test_tlsconf
 TESTS += tests/unit/test_tlsconf
-tests_unit_test_tlsconf_SOURCES = tests/unit/test_tlsconf.c
+tests_unit_test_tlsconf_SOURCES = tests/unit/test_tlsconf.c tests/unit/evtest.h
 tests_unit_test_tlsconf_CFLAGS = $(TEST_CFLAGS) $(LIBEVENT_OPENSSL_CFLAGS)
 tests_unit_test_tlsconf_LDADD = $(TEST_LIBS)
 
 check_PROGRAMS += tests/unit/test_tlsout
 TESTS += tests/unit/test_tlsout
-tests_unit_test_tlsout_SOURCES = tests/unit/test_tlsout.c
+tests_unit_test_tlsout_SOURCES = tests/unit/test_tlsout.c tests/unit/evtest.h
 tests_unit_test_tlsout_CFLAGS = $(TEST_CFLAGS) $(LIBEVENT_OPENSSL_CFLAGS)
 tests_unit_test_tlsout_LDADD = $(TEST_LIBS)
 

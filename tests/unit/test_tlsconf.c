@@ -37,6 +37,7 @@
 #include "common/log.h"
 #include "common/tlsconf.h"
 #include "tests/unit/cunit_main.h"
+#include "tests/unit/evtest.h"
 
 #define DEADLINE_SEC 5
 
@@ -327,54 +328,6 @@ end_watch(struct end *e, struct bufferevent *bev)
 	bufferevent_enable(bev, EV_READ | EV_WRITE);
 }
 
-/* A connected loopback TCP pair. */
-static int
-tcp_pair(int fds[2])
-{
-	struct sockaddr_in sin = {.sin_family = AF_INET};
-	socklen_t len = sizeof(sin);
-	int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (l < 0 || bind(l, (struct sockaddr *)&sin, sizeof(sin)) < 0 ||
-	    listen(l, 1) < 0 ||
-	    getsockname(l, (struct sockaddr *)&sin, &len) < 0)
-		goto fail;
-	fds[1] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fds[1] < 0 ||
-	    connect(fds[1], (struct sockaddr *)&sin, sizeof(sin)) < 0)
-		goto fail;
-	fds[0] = accept4(l, NULL, NULL, SOCK_CLOEXEC);
-	if (fds[0] < 0)
-		goto fail;
-	close(l);
-	return 0;
-fail:
-	if (l >= 0)
-		close(l);
-	return -1;
-}
-
-static void
-tick(evutil_socket_t fd, short what, void *arg)
-{
-}
-
-/* Runs base until done(arg) or the deadline; returns done(arg). */
-static bool
-run_until(struct event_base *base, bool (*done)(void *), void *arg)
-{
-	struct timeval every = {0, 20 * 1000};
-	struct event *t = event_new(base, -1, EV_PERSIST, tick, NULL);
-	time_t end = time(NULL) + DEADLINE_SEC;
-
-	event_add(t, &every);
-	while (!done(arg) && time(NULL) < end)
-		event_base_loop(base, EVLOOP_ONCE);
-	event_free(t);
-	return done(arg);
-}
-
 struct conn {
 	struct event_base *base;
 	struct end srv;
@@ -413,7 +366,7 @@ conn_start(struct conn *c, SSL_CTX *sctx, SSL_CTX *cctx)
 	c->raw = -1;
 	c->base = event_base_new();
 	CU_ASSERT_PTR_NOT_NULL_FATAL(c->base);
-	CU_ASSERT_EQUAL_FATAL(tcp_pair(fds), 0);
+	CU_ASSERT_EQUAL_FATAL(evtest_tcp_pair(fds), 0);
 	if (sctx != NULL)
 		end_watch(
 		    &c->srv, tlsconf_bufferevent_accept(c->base, sctx, fds[0]));
@@ -574,7 +527,7 @@ test_handshake_ok(void)
 	/* Queued before the handshake, delivered after it. */
 	bufferevent_write(c.cli.bev, "hello", 5);
 	bufferevent_write(c.srv.bev, "pong", 4);
-	CU_ASSERT_TRUE(run_until(c.base, exchanged, &c));
+	CU_ASSERT_TRUE(evtest_run_until(c.base, exchanged, &c, DEADLINE_SEC));
 	CU_ASSERT_FALSE(c.srv.failed);
 	CU_ASSERT_FALSE(c.cli.failed);
 	if (c.srv.failed || c.cli.failed)
@@ -614,12 +567,12 @@ test_server_name_ip(void)
 	conn_start(&c, s, ok);
 	bufferevent_write(c.cli.bev, "hello", 5);
 	bufferevent_write(c.srv.bev, "pong", 4);
-	CU_ASSERT_TRUE(run_until(c.base, exchanged, &c));
+	CU_ASSERT_TRUE(evtest_run_until(c.base, exchanged, &c, DEADLINE_SEC));
 	CU_ASSERT_STRING_EQUAL(c.cli.got, "pong");
 	conn_end(&c);
 
 	conn_start(&c, s, bad);
-	CU_ASSERT_TRUE(run_until(c.base, both_failed, &c));
+	CU_ASSERT_TRUE(evtest_run_until(c.base, both_failed, &c, DEADLINE_SEC));
 	CU_ASSERT_TRUE(
 	    has(c.cli.err, "is not valid for the name \"10.9.9.9\""));
 	conn_end(&c);
@@ -639,7 +592,7 @@ test_foreign_client(void)
 	CU_ASSERT_PTR_NOT_NULL_FATAL(cl);
 	conn_start(&c, s, cl);
 	bufferevent_write(c.cli.bev, "hello", 5);
-	CU_ASSERT_TRUE(run_until(c.base, both_failed, &c));
+	CU_ASSERT_TRUE(evtest_run_until(c.base, both_failed, &c, DEADLINE_SEC));
 	CU_ASSERT_FALSE(c.srv.connected);
 	CU_ASSERT_EQUAL(c.srv.n_got, 0);
 	sub(dir, sizeof(dir), "good/ca.crt");
@@ -664,7 +617,7 @@ test_expired_client(void)
 	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(cl);
 	conn_start(&c, s, cl);
-	CU_ASSERT_TRUE(run_until(c.base, both_failed, &c));
+	CU_ASSERT_TRUE(evtest_run_until(c.base, both_failed, &c, DEADLINE_SEC));
 	CU_ASSERT_FALSE(c.srv.connected);
 	CU_ASSERT_TRUE(has(
 	    c.srv.err, "the client's certificate (CN old-client) expired on "));
@@ -691,7 +644,7 @@ test_no_client_cert(void)
 	conn_start(&c, s, cl);
 	/* The handshake has not started yet: it runs in the loop. */
 	drop_cert(bufferevent_openssl_get_ssl(c.cli.bev));
-	CU_ASSERT_TRUE(run_until(c.base, both_failed, &c));
+	CU_ASSERT_TRUE(evtest_run_until(c.base, both_failed, &c, DEADLINE_SEC));
 	CU_ASSERT_FALSE(c.srv.connected);
 	CU_ASSERT_TRUE(has(c.srv.err, "the client sent no certificate"));
 	CU_ASSERT_TRUE(has(c.cli.err, "requires a client certificate"));
@@ -709,7 +662,7 @@ test_wrong_server_name(void)
 	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(cl);
 	conn_start(&c, s, cl);
-	CU_ASSERT_TRUE(run_until(c.base, both_failed, &c));
+	CU_ASSERT_TRUE(evtest_run_until(c.base, both_failed, &c, DEADLINE_SEC));
 	CU_ASSERT_FALSE(c.cli.connected);
 	CU_ASSERT_FALSE(c.srv.connected);
 	CU_ASSERT_TRUE(has(c.cli.err,
@@ -732,7 +685,7 @@ test_server_without_eku(void)
 	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(cl);
 	conn_start(&c, s, cl);
-	CU_ASSERT_TRUE(run_until(c.base, both_failed, &c));
+	CU_ASSERT_TRUE(evtest_run_until(c.base, both_failed, &c, DEADLINE_SEC));
 	CU_ASSERT_FALSE(c.cli.connected);
 	CU_ASSERT_TRUE(has(c.cli.err,
 	    "is not a TLS server certificate (its extendedKeyUsage lacks serverAuth)"));
@@ -752,7 +705,8 @@ test_plain_tcp_client(void)
 	conn_start(&c, s, NULL);
 	CU_ASSERT_EQUAL(
 	    write(c.raw, req, sizeof(req) - 1), (ssize_t)(sizeof(req) - 1));
-	CU_ASSERT_TRUE(run_until(c.base, server_failed, &c));
+	CU_ASSERT_TRUE(
+	    evtest_run_until(c.base, server_failed, &c, DEADLINE_SEC));
 	CU_ASSERT_TRUE(has(c.srv.err,
 	    "the client is not speaking TLS (plain TCP? it sent an HTTP request)"));
 	conn_end(&c);
@@ -770,7 +724,8 @@ test_plain_tcp_server(void)
 	conn_start(&c, NULL, cl);
 	CU_ASSERT_EQUAL(
 	    write(c.raw, resp, sizeof(resp) - 1), (ssize_t)(sizeof(resp) - 1));
-	CU_ASSERT_TRUE(run_until(c.base, client_failed, &c));
+	CU_ASSERT_TRUE(
+	    evtest_run_until(c.base, client_failed, &c, DEADLINE_SEC));
 	CU_ASSERT_TRUE(
 	    has(c.cli.err, "the server is not speaking TLS (plain TCP?)"));
 	conn_end(&c);
@@ -788,7 +743,7 @@ test_tls12_client(void)
 	CU_ASSERT_TRUE(SSL_CTX_set_min_proto_version(cl, TLS1_2_VERSION));
 	CU_ASSERT_TRUE(SSL_CTX_set_max_proto_version(cl, TLS1_2_VERSION));
 	conn_start(&c, s, cl);
-	CU_ASSERT_TRUE(run_until(c.base, both_failed, &c));
+	CU_ASSERT_TRUE(evtest_run_until(c.base, both_failed, &c, DEADLINE_SEC));
 	CU_ASSERT_FALSE(c.srv.connected);
 	CU_ASSERT_TRUE(has(c.srv.err,
 	    "TLS version mismatch: the client does not speak TLS 1.3"));
@@ -816,7 +771,8 @@ test_peer_hangs_up(void)
 	CU_ASSERT_PTR_NOT_NULL_FATAL(cl);
 	conn_start(&c, NULL, cl);
 	shutdown(c.raw, SHUT_WR);
-	CU_ASSERT_TRUE(run_until(c.base, client_failed, &c));
+	CU_ASSERT_TRUE(
+	    evtest_run_until(c.base, client_failed, &c, DEADLINE_SEC));
 	CU_ASSERT_TRUE(has(c.cli.err,
 	    "the server closed the connection during the TLS handshake"));
 	CU_ASSERT_FALSE(server_done(&c));

@@ -9,10 +9,8 @@
  * connection through libevent's reader; non-TLS bufferevents are left
  * alone.
  */
-#include <arpa/inet.h>
 #include <ftw.h>
 #include <limits.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +28,7 @@
 #include "common/tlsconf.h"
 #include "common/tlsout.h"
 #include "tests/unit/cunit_main.h"
+#include "tests/unit/evtest.h"
 
 #define DEADLINE_SEC 20
 #define BULK         (8u * 1024u * 1024u)
@@ -72,33 +71,6 @@ suite_clean(void)
 	if (root[0] != '\0')
 		nftw(root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 	return 0;
-}
-
-static int
-tcp_pair(int fds[2])
-{
-	struct sockaddr_in sin = {.sin_family = AF_INET};
-	socklen_t len = sizeof(sin);
-	int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (l < 0 || bind(l, (struct sockaddr *)&sin, sizeof(sin)) < 0 ||
-	    listen(l, 1) < 0 ||
-	    getsockname(l, (struct sockaddr *)&sin, &len) < 0)
-		goto fail;
-	fds[1] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fds[1] < 0 ||
-	    connect(fds[1], (struct sockaddr *)&sin, sizeof(sin)) < 0)
-		goto fail;
-	fds[0] = accept4(l, NULL, NULL, SOCK_CLOEXEC);
-	if (fds[0] < 0)
-		goto fail;
-	close(l);
-	return 0;
-fail:
-	if (l >= 0)
-		close(l);
-	return -1;
 }
 
 /* One end: what it received (checked against the pattern as it comes). */
@@ -174,14 +146,14 @@ end_drained(void *arg)
 }
 
 static void
-pair_start(struct pair *p, bool server_reads)
+pair_start(struct pair *p)
 {
 	int fds[2] = {-1, -1};
 
 	memset(p, 0, sizeof(*p));
 	p->base = event_base_new();
 	CU_ASSERT_PTR_NOT_NULL_FATAL(p->base);
-	CU_ASSERT_EQUAL_FATAL(tcp_pair(fds), 0);
+	CU_ASSERT_EQUAL_FATAL(evtest_tcp_pair(fds), 0);
 	p->srv.bev = tlsconf_bufferevent_accept(p->base, sctx, fds[0]);
 	p->cli.bev = tlsconf_bufferevent_connect(p->base, cctx, fds[1]);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(p->srv.bev);
@@ -192,7 +164,6 @@ pair_start(struct pair *p, bool server_reads)
 	 * the application stops reading afterwards. */
 	bufferevent_enable(p->srv.bev, EV_READ | EV_WRITE);
 	bufferevent_enable(p->cli.bev, EV_READ | EV_WRITE);
-	(void)server_reads;
 }
 
 static void
@@ -203,25 +174,6 @@ pair_end(struct pair *p)
 	if (p->cli.bev != NULL)
 		bufferevent_free(p->cli.bev);
 	event_base_free(p->base);
-}
-
-static void
-tick(evutil_socket_t fd, short what, void *arg)
-{
-}
-
-static bool
-run_until(struct event_base *base, bool (*done)(void *), void *arg)
-{
-	struct timeval every = {0, 20 * 1000};
-	struct event *t = event_new(base, -1, EV_PERSIST, tick, NULL);
-	time_t end = time(NULL) + DEADLINE_SEC;
-
-	event_add(t, &every);
-	while (!done(arg) && time(NULL) < end)
-		event_base_loop(base, EVLOOP_ONCE);
-	event_free(t);
-	return done(arg);
 }
 
 static size_t want;
@@ -287,7 +239,7 @@ test_early_and_gathered(void)
 	struct pair p;
 	struct evbuffer *out;
 
-	pair_start(&p, true);
+	pair_start(&p);
 	out = tlsout_output(p.cli.bev);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(out);
 	CU_ASSERT_PTR_EQUAL(bufferevent_get_output(p.cli.bev) != out, true);
@@ -295,7 +247,7 @@ test_early_and_gathered(void)
 	append_pattern(out, 0, 10000, 100);
 	CU_ASSERT_EQUAL(tlsout_pending_out(p.cli.bev), 10000);
 	want = 10000;
-	CU_ASSERT_TRUE(run_until(p.base, srv_got_all, &p));
+	CU_ASSERT_TRUE(evtest_run_until(p.base, srv_got_all, &p, DEADLINE_SEC));
 	CU_ASSERT_TRUE(p.srv.connected && p.cli.connected);
 	CU_ASSERT_EQUAL(p.srv.got, 10000);
 	CU_ASSERT_FALSE(p.srv.bad);
@@ -305,7 +257,7 @@ test_early_and_gathered(void)
 	event_base_loop(p.base, EVLOOP_NONBLOCK);
 	append_pattern(out, 60000, 3000, 3000);
 	want = 63000;
-	CU_ASSERT_TRUE(run_until(p.base, srv_got_all, &p));
+	CU_ASSERT_TRUE(evtest_run_until(p.base, srv_got_all, &p, DEADLINE_SEC));
 	CU_ASSERT_EQUAL(p.srv.got, 63000);
 	CU_ASSERT_FALSE(p.srv.bad);
 	CU_ASSERT_EQUAL(p.srv.pull_err, 0);
@@ -322,8 +274,9 @@ test_bulk_backpressure(void)
 	struct evbuffer *out;
 	size_t held;
 
-	pair_start(&p, false);
-	CU_ASSERT_TRUE_FATAL(run_until(p.base, both_connected, &p));
+	pair_start(&p);
+	CU_ASSERT_TRUE_FATAL(
+	    evtest_run_until(p.base, both_connected, &p, DEADLINE_SEC));
 	bufferevent_disable(p.srv.bev, EV_READ);
 	tlsout_set_drain_cb(p.cli.bev, end_drained, &p.cli, 0);
 	out = tlsout_output(p.cli.bev);
@@ -338,7 +291,7 @@ test_bulk_backpressure(void)
 	CU_ASSERT_EQUAL(p.srv.got, 0);
 	bufferevent_enable(p.srv.bev, EV_READ);
 	want = BULK;
-	CU_ASSERT_TRUE(run_until(p.base, srv_got_all, &p));
+	CU_ASSERT_TRUE(evtest_run_until(p.base, srv_got_all, &p, DEADLINE_SEC));
 	CU_ASSERT_EQUAL(p.srv.got, BULK);
 	CU_ASSERT_FALSE(p.srv.bad);
 	CU_ASSERT_EQUAL(p.srv.pull_err, 0);
@@ -354,8 +307,9 @@ test_peer_gone(void)
 	struct pair p;
 	struct evbuffer *out;
 
-	pair_start(&p, true);
-	CU_ASSERT_TRUE_FATAL(run_until(p.base, both_connected, &p));
+	pair_start(&p);
+	CU_ASSERT_TRUE_FATAL(
+	    evtest_run_until(p.base, both_connected, &p, DEADLINE_SEC));
 	bufferevent_free(p.srv.bev);
 	p.srv.bev = NULL;
 	out = tlsout_output(p.cli.bev);
@@ -365,7 +319,7 @@ test_peer_gone(void)
 		append_pattern(out, 0, 65536, 65536);
 		event_base_loop(p.base, EVLOOP_NONBLOCK);
 	}
-	CU_ASSERT_TRUE(run_until(p.base, cli_ended, &p));
+	CU_ASSERT_TRUE(evtest_run_until(p.base, cli_ended, &p, DEADLINE_SEC));
 	pair_end(&p);
 }
 
