@@ -609,36 +609,63 @@ kube_strdup(const char *s, bool *ok)
 	return kube_memdup(s, s ? strlen(s) + 1 : 0, ok);
 }
 
+int
+kube_server_url_parse(const struct kubeconfig_resolved *rc,
+    struct kube_server_url *ret, char *err, size_t errlen)
+{
+	CURLU *u = curl_url();
+	struct kube_server_url v = {NULL, NULL, NULL, NULL};
+	size_t pl;
+
+	if (u == NULL)
+		return -ENOMEM;
+	if (curl_url_set(u, CURLUPART_URL, rc->server, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_SCHEME, &v.scheme, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_HOST, &v.host, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_PORT, &v.port, CURLU_DEFAULT_PORT) !=
+	        CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_PATH, &v.path, 0) != CURLUE_OK ||
+	    (strcmp(v.scheme, "https") != 0 && strcmp(v.scheme, "http") != 0)) {
+		snprintf(err, errlen,
+		    "the server \"%.200s\" of context \"%s\" is not an http(s)://host[:port] URL",
+		    rc->server, rc->context ? rc->context : "");
+		kube_server_url_free(&v);
+		curl_url_cleanup(u);
+		return -EINVAL;
+	}
+	curl_url_cleanup(u);
+	pl = strlen(v.path);
+	while (pl > 0 && v.path[pl - 1] == '/')
+		v.path[--pl] = '\0';
+	*ret = v;
+	return 0;
+}
+
+void
+kube_server_url_free(struct kube_server_url *u)
+{
+	curl_free(u->scheme);
+	curl_free(u->host);
+	curl_free(u->port);
+	curl_free(u->path);
+	u->scheme = u->host = u->port = u->path = NULL;
+}
+
 /* Splits rc->server into the base URL (and CONNECT_TO for a TLS name). */
 static int
 kube_parse_server(struct kube_client *c, const struct kubeconfig_resolved *rc,
     char *err, size_t errlen)
 {
-	CURLU *u = curl_url();
-	char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL;
+	struct kube_server_url url;
 	const char *name;
-	size_t pl;
-	int r = -EINVAL;
+	int r;
 
-	if (u == NULL)
-		return -ENOMEM;
-	if (curl_url_set(u, CURLUPART_URL, rc->server, 0) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) !=
-	        CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_PATH, &path, 0) != CURLUE_OK ||
-	    (strcmp(scheme, "https") != 0 && strcmp(scheme, "http") != 0)) {
-		snprintf(err, errlen,
-		    "the server \"%.200s\" of context \"%s\" is not an http(s)://host[:port] URL",
-		    rc->server, rc->context ? rc->context : "");
-		goto out;
-	}
-	pl = strlen(path);
-	while (pl > 0 && path[pl - 1] == '/')
-		path[--pl] = '\0';
-	name = host;
-	if (rc->tls_server_name != NULL && strcmp(scheme, "https") == 0) {
+	r = kube_server_url_parse(rc, &url, err, errlen);
+	if (r < 0)
+		return r;
+	r = -EINVAL;
+	name = url.host;
+	if (rc->tls_server_name != NULL && strcmp(url.scheme, "https") == 0) {
 		name = rc->tls_server_name;
 		if (strpbrk(name, ":/[]@ ") != NULL) {
 			snprintf(err, errlen,
@@ -646,25 +673,23 @@ kube_parse_server(struct kube_client *c, const struct kubeconfig_resolved *rc,
 			    name, rc->context ? rc->context : "");
 			goto out;
 		}
-		if (asprintf(&c->connect_to, "%s:%s:%s:%s", name, port, host,
-		        port) < 0 ||
-		    asprintf(&c->host_header, "Host: %s:%s", host, port) < 0) {
+		if (asprintf(&c->connect_to, "%s:%s:%s:%s", name, url.port,
+		        url.host, url.port) < 0 ||
+		    asprintf(&c->host_header, "Host: %s:%s", url.host,
+		        url.port) < 0) {
 			r = -ENOMEM;
 			goto out;
 		}
 	}
-	if (asprintf(&c->base, "%s://%s:%s%s", scheme, name, port, path) < 0) {
+	if (asprintf(&c->base, "%s://%s:%s%s", url.scheme, name, url.port,
+	        url.path) < 0) {
 		c->base = NULL;
 		r = -ENOMEM;
 		goto out;
 	}
 	r = 0;
 out:
-	curl_free(scheme);
-	curl_free(host);
-	curl_free(port);
-	curl_free(path);
-	curl_url_cleanup(u);
+	kube_server_url_free(&url);
 	return r;
 }
 

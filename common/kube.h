@@ -103,6 +103,22 @@ struct kube_op {
 int kube_status_decode(long http_status, const char *body, size_t len,
     const struct kube_op *op, struct kube_error *err);
 
+/* The parts of a kubeconfig server URL (curl-allocated; brackets kept
+ * around an IPv6 host, the port filled in from the scheme, trailing
+ * slashes of the path removed). */
+struct kube_server_url {
+	char *scheme; /* "https" or "http" */
+	char *host;
+	char *port;
+	char *path; /* "" or "/prefix" */
+};
+
+/* Splits rc->server. Returns 0, -ENOMEM, or -EINVAL with a sentence in err
+ * when it is not an http(s)://host[:port][/path] URL. */
+int kube_server_url_parse(const struct kubeconfig_resolved *rc,
+    struct kube_server_url *ret, char *err, size_t errlen);
+void kube_server_url_free(struct kube_server_url *u);
+
 struct kube_client_opts {
 	long timeout_ms;         /* whole request, not watches; 0: 30 s */
 	long connect_timeout_ms; /* 0: 10 s */

@@ -256,41 +256,24 @@ static int
 pf_parse_server(struct portforward *pf, const struct kubeconfig_resolved *rc,
     char *err, size_t errlen)
 {
-	CURLU *u = curl_url();
-	char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL;
-	size_t pl;
-	int r = -EINVAL;
-	bool v6;
+	struct kube_server_url url;
+	int r;
 
-	if (u == NULL)
-		return -ENOMEM;
-	if (curl_url_set(u, CURLUPART_URL, rc->server, 0) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) !=
-	        CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_PATH, &path, 0) != CURLUE_OK ||
-	    (strcmp(scheme, "https") != 0 && strcmp(scheme, "http") != 0)) {
-		snprintf(err, errlen,
-		    "the server \"%.200s\" of context \"%s\" is not an http(s)://host[:port] URL",
-		    rc->server, pf->context);
-		goto out;
-	}
-	pl = strlen(path);
-	while (pl > 0 && path[pl - 1] == '/')
-		path[--pl] = '\0';
-	v6 = host[0] == '[';
-	if (v6) {
+	r = kube_server_url_parse(rc, &url, err, errlen);
+	if (r < 0)
+		return r;
+	r = -EINVAL;
+	if (url.host[0] == '[') {
 		/* curl keeps the brackets; connect without them. */
-		size_t hl = strlen(host);
+		size_t hl = strlen(url.host);
 
-		pf->host = strndup(host + 1, hl >= 2 ? hl - 2 : 0);
+		pf->host = strndup(url.host + 1, hl >= 2 ? hl - 2 : 0);
 	} else {
-		pf->host = strdup(host);
+		pf->host = strdup(url.host);
 	}
-	pf->port = atoi(port);
-	pf->prefix = strdup(path);
-	if (asprintf(&pf->host_header, "%s:%s", host, port) < 0)
+	pf->port = atoi(url.port);
+	pf->prefix = strdup(url.path);
+	if (asprintf(&pf->host_header, "%s:%s", url.host, url.port) < 0)
 		pf->host_header = NULL;
 	if (pf->host == NULL || pf->prefix == NULL || pf->host_header == NULL) {
 		r = -ENOMEM;
@@ -298,7 +281,7 @@ pf_parse_server(struct portforward *pf, const struct kubeconfig_resolved *rc,
 	}
 	if (pf->port < 1 || pf->port > 65535)
 		goto out;
-	if (strcmp(scheme, "https") == 0) {
+	if (strcmp(url.scheme, "https") == 0) {
 		struct in6_addr a6;
 		const char *name = rc->tls_server_name != NULL
 		                       ? rc->tls_server_name
@@ -316,11 +299,7 @@ pf_parse_server(struct portforward *pf, const struct kubeconfig_resolved *rc,
 	}
 	r = 0;
 out:
-	curl_free(scheme);
-	curl_free(host);
-	curl_free(port);
-	curl_free(path);
-	curl_url_cleanup(u);
+	kube_server_url_free(&url);
 	return r;
 }
 
