@@ -784,7 +784,9 @@ mux_stream_pump(struct mux_stream *st, size_t budget)
 		}
 	}
 	st->flags &= ~MUX_F_PUMPING;
-	if (s->tlsout)
+	/* A full record's worth is waiting: start it on its way (checked
+	 * here, per pump, to keep tlsout's lookup off the common case). */
+	if (s->tlsout && evbuffer_get_length(s->out) >= TLSOUT_RECORD_MAX)
 		tlsout_push(s->carrier);
 	if (st->state != MUX_ST_OPEN || s->state != MUX_S_READY)
 		return;

@@ -19,8 +19,6 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 
-/* Largest plaintext of one TLS record. */
-#define TLSOUT_RECORD_MAX 16384
 /* OpenSSL's read buffer: four full records (plaintext plus TLS 1.3
  * overhead) per read() with read-ahead. */
 #define TLSOUT_READ_BUFFER (4 * (TLSOUT_RECORD_MAX + 512))

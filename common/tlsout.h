@@ -35,6 +35,9 @@
 
 struct evbuffer;
 
+/* Largest plaintext of one TLS record. */
+#define TLSOUT_RECORD_MAX 16384
+
 /*
  * Gives ssl (not yet attached to a bufferevent) a reading socket BIO on fd
  * and our writing BIO, and turns on read-ahead. Then create the
@@ -56,8 +59,8 @@ void tlsout_bind(struct bufferevent *bev);
 struct evbuffer *tlsout_output(struct bufferevent *bev);
 
 /*
- * Sends the full records (16 KiB) of what was appended now, leaving the
- * rest for the end of the turn: a large batch starts on its way (and the
+ * Sends the full records (TLSOUT_RECORD_MAX) of what was appended now, leaving
+ * the rest for the end of the turn: a large batch starts on its way (and the
  * peer on its work) while the session is still producing it. Never calls
  * back. No-op for other bufferevents.
  */
