@@ -44,8 +44,6 @@
 #include "common/mux.h"
 #include "common/tlsout.h"
 
-/* What libevent 2.1 reads from a socket per wakeup (EVBUFFER_MAX_READ). */
-#define MUX_LIBEVENT_MAX_READ 4096
 /* A TLS carrier's read callback decrypts at most this much per round
  * and makes at most MUX_PULL_ROUNDS rounds before yielding the loop. */
 #define MUX_PULL_MAX    (256u * 1024u)
@@ -111,6 +109,9 @@ struct mux_map {
 struct mux_stream {
 	struct mux_session *s;
 	struct bufferevent *local; /* owned; NULL while pending or dead */
+	/* A socket local is read by this event of ours, not by the
+	 * bufferevent (see mux_local_sock_read_cb); NULL for other locals. */
+	struct event *rd_ev;
 	/* DATA received while detached (MUX_F_DETACHED), for the local that
 	 * mux_stream_attach will bring; bounded by our stream window, as no
 	 * credit is granted before the bytes reach a local. */
@@ -700,10 +701,16 @@ mux_set_reading(struct mux_stream *st, bool on)
 		return;
 	if (on) {
 		st->flags |= MUX_F_READING;
-		bufferevent_enable(st->local, EV_READ);
+		if (st->rd_ev)
+			event_add(st->rd_ev, NULL);
+		else
+			bufferevent_enable(st->local, EV_READ);
 	} else {
 		st->flags &= ~MUX_F_READING;
-		bufferevent_disable(st->local, EV_READ);
+		if (st->rd_ev)
+			event_del(st->rd_ev);
+		else
+			bufferevent_disable(st->local, EV_READ);
 	}
 }
 
@@ -918,6 +925,10 @@ mux_stream_end(
 	TAILQ_REMOVE(&s->all, st, all);
 	mux_dequeue(st);
 	s->stats.streams_open = s->streams.count;
+	if (st->rd_ev) {
+		event_free(st->rd_ev);
+		st->rd_ev = NULL;
+	}
 	if (st->local) {
 		mux_local_close(st->local, abort_local);
 		st->local = NULL;
@@ -953,53 +964,6 @@ mux_stream_violation(struct mux_stream *st, uint32_t err, const char *why)
 	mux_stream_end(st, err, why, true);
 }
 
-/*
- * Tops a socket local's input up with one more read of up to
- * MUX_DATA_BATCH bytes. libevent 2.1 reads at most 4096 bytes from a
- * socket per wakeup (EVBUFFER_MAX_READ; evbuffer_set_max_read came in
- * 2.2), which would make every DATA frame 4 KiB, each with a TLS record of
- * its own for the header: a bulk stream then costs a loop turn, two
- * records and, on the TUN path, a TCP segment per 4 KiB. Only bytes are
- * taken here: EOF and errors stay in the socket for libevent's next read,
- * which reports them as usual; an error is returned (-errno), since the
- * kernel reports it only once. Bounded by the read cap.
- */
-static int
-mux_local_fill(struct mux_stream *st)
-{
-	struct evbuffer *in = bufferevent_get_input(st->local);
-	evutil_socket_t fd = bufferevent_getfd(st->local);
-	size_t have = evbuffer_get_length(in), want;
-	struct evbuffer_iovec v;
-	ssize_t n;
-	int err = 0;
-
-	/* libevent asked the socket (FIONREAD) and read all of it when it
-	 * read less than its 4096: another read would only say EAGAIN. */
-	if (fd < 0 || have >= st->s->read_cap || have < MUX_LIBEVENT_MAX_READ)
-		return 0;
-	want = mux_min(st->s->read_cap - have, MUX_DATA_BATCH);
-	/* A socket bufferevent keeps the end of its input frozen except
-	 * around its own read; this is one more such read. One contiguous
-	 * chain: the TLS bufferevent writes a record per chain, so this also
-	 * makes the records large. */
-	evbuffer_unfreeze(in, 0);
-	if (evbuffer_reserve_space(in, (ev_ssize_t)want, &v, 1) == 1) {
-		n = recv(
-		    fd, v.iov_base, mux_min(v.iov_len, want), MSG_DONTWAIT);
-		if (n < 0)
-			err = errno;
-		v.iov_len = n > 0 ? (size_t)n : 0;
-		evbuffer_commit_space(in, &v, n > 0 ? 1 : 0);
-	}
-	evbuffer_freeze(in, 0);
-	/* An error is reported once by the kernel (then the socket reads
-	 * as EOF): it is ours to handle now. */
-	if (err && err != EAGAIN && err != EWOULDBLOCK && err != EINTR)
-		return -err;
-	return 0;
-}
-
 /* The local failed (err: its errno): RESET towards the peer. */
 static void
 mux_local_failed(struct mux_stream *st, int err)
@@ -1014,23 +978,85 @@ mux_local_failed(struct mux_stream *st, int err)
 	    st, WIRE_ERR_CONN_RESET, "local connection failed", true);
 }
 
+/* The local said EOF: frame what it gave, then FIN. */
+static void
+mux_local_eof(struct mux_stream *st)
+{
+	st->flags |= MUX_F_LOCAL_EOF;
+	mux_set_reading(st, false);
+	if (!(st->flags & MUX_F_QUEUED))
+		mux_stream_pump(st, SIZE_MAX);
+}
+
+/* Reads of locals that are not sockets (bufferevent pairs, filters). */
 static void
 mux_local_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct mux_stream *st = arg;
 	struct mux_session *s = st->s;
-	int r;
 
+	mux_enter(s);
+	if ((st->state == MUX_ST_OPEN || st->state == MUX_ST_OPENING) &&
+	    !(st->flags & MUX_F_QUEUED))
+		mux_stream_pump(st, SIZE_MAX);
+	mux_leave(s);
+}
+
+/*
+ * Reads a socket local: one recv() of up to MUX_DATA_BATCH bytes (within
+ * the read cap) straight into the bufferevent's input, as one contiguous
+ * chain. libevent 2.1's own socket reading costs an ioctl(FIONREAD)
+ * before every read and reads at most 4096 bytes (EVBUFFER_MAX_READ;
+ * evbuffer_set_max_read came in 2.2): a system call more per message,
+ * and a bulk stream would need a loop turn and a frame per 4 KiB. EOF and
+ * errors are handled here as libevent would report them.
+ */
+static void
+mux_local_sock_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct mux_stream *st = arg;
+	struct mux_session *s = st->s;
+	struct evbuffer *in;
+	struct evbuffer_iovec v;
+	size_t have, want;
+	ssize_t n = -1;
+	int err = ENOMEM;
+
+	(void)what;
 	mux_enter(s);
 	if (st->state != MUX_ST_OPEN && st->state != MUX_ST_OPENING)
 		goto out;
-	r = mux_local_fill(st);
-	if (r < 0) {
-		mux_local_failed(st, -r);
+	in = bufferevent_get_input(st->local);
+	have = evbuffer_get_length(in);
+	if (have >= s->read_cap) {
+		/* Unread input at the cap: the pump reads again when it
+		 * has framed some. */
+		mux_set_reading(st, false);
 		goto out;
 	}
-	if (!(st->flags & MUX_F_QUEUED))
-		mux_stream_pump(st, SIZE_MAX);
+	want = mux_min(s->read_cap - have, MUX_DATA_BATCH);
+	/* A socket bufferevent keeps the end of its input frozen except
+	 * around its own reads; this is such a read. */
+	evbuffer_unfreeze(in, 0);
+	if (evbuffer_reserve_space(in, (ev_ssize_t)want, &v, 1) == 1) {
+		n = recv(
+		    fd, v.iov_base, mux_min(v.iov_len, want), MSG_DONTWAIT);
+		err = n < 0 ? errno : 0;
+		v.iov_len = n > 0 ? (size_t)n : 0;
+		evbuffer_commit_space(in, &v, n > 0 ? 1 : 0);
+	}
+	evbuffer_freeze(in, 0);
+	if (n > 0) {
+		if (!(st->flags & MUX_F_QUEUED))
+			mux_stream_pump(st, SIZE_MAX);
+	} else if (n == 0) {
+		if (st->state == MUX_ST_OPEN)
+			mux_local_eof(st);
+		else
+			mux_set_reading(st, false);
+	} else if (err != EAGAIN && err != EWOULDBLOCK && err != EINTR) {
+		mux_local_failed(st, err);
+	}
 out:
 	mux_leave(s);
 }
@@ -1064,12 +1090,8 @@ mux_local_event_cb(struct bufferevent *bev, short what, void *arg)
 		mux_local_failed(st, EVUTIL_SOCKET_ERROR());
 		goto out;
 	}
-	if ((what & BEV_EVENT_EOF) && st->state == MUX_ST_OPEN) {
-		st->flags |= MUX_F_LOCAL_EOF;
-		st->flags &= ~MUX_F_READING;
-		if (!(st->flags & MUX_F_QUEUED))
-			mux_stream_pump(st, SIZE_MAX);
-	}
+	if ((what & BEV_EVENT_EOF) && st->state == MUX_ST_OPEN)
+		mux_local_eof(st);
 out:
 	mux_leave(s);
 }
@@ -1079,8 +1101,13 @@ static void
 mux_stream_bind(struct mux_stream *st, struct bufferevent *local)
 {
 	struct mux_session *s = st->s;
+	evutil_socket_t fd = bufferevent_getfd(local);
 
 	st->local = local;
+	/* Without the event (out of memory) the bufferevent reads. */
+	if (fd >= 0)
+		st->rd_ev = event_new(s->base, fd, EV_READ | EV_PERSIST,
+		    mux_local_sock_read_cb, st);
 	st->out_pending =
 	    (uint32_t)evbuffer_get_length(bufferevent_get_output(local));
 	bufferevent_setcb(local, mux_local_read_cb, mux_local_write_cb,
@@ -1089,12 +1116,16 @@ mux_stream_bind(struct mux_stream *st, struct bufferevent *local)
 	 * even when its partner flushes with BEV_FINISHED, and delivers the
 	 * EOF anyway: the rest would be lost behind our FIN. Pair ends only
 	 * get what their partner wrote, and only while we read. */
-	bufferevent_setwatermark(
-	    local, EV_READ, 0, bufferevent_getfd(local) >= 0 ? s->read_cap : 0);
+	bufferevent_setwatermark(local, EV_READ, 0, fd >= 0 ? s->read_cap : 0);
 	bufferevent_setwatermark(local, EV_WRITE, s->stream_window / 2, 0);
 	bufferevent_set_max_single_read(local, MUX_DATA_BATCH);
 	bufferevent_disable(local, EV_READ);
-	bufferevent_enable(local, EV_WRITE);
+	/* libevent 2.1 registers EPOLLOUT on every enable, even an empty
+	 * output's (a wake-up and two epoll_ctl per stream for nothing); a
+	 * new socket bufferevent has writing enabled already, and its output
+	 * registers the event itself once it holds something. */
+	if (!(bufferevent_get_enabled(local) & EV_WRITE))
+		bufferevent_enable(local, EV_WRITE);
 	st->flags &= ~MUX_F_READING;
 }
 
