@@ -96,7 +96,7 @@ fig_tput1() {
 	mapfile -t sp < <(bench_tunnel_pids cluster)
 	c0=$(bench_cpu_ticks "${cp[@]}")
 	s0=$(bench_cpu_ticks "${sp[@]}")
-	bench_profile_start "$path"
+	bench_profile_start "$path" tput1
 	r=$(bench_iperf "$path" 1) || r=
 	c1=$(bench_cpu_ticks "${cp[@]}")
 	s1=$(bench_cpu_ticks "${sp[@]}")
@@ -113,44 +113,58 @@ fig_tput1() {
 }
 
 # --profile: perf record -g on telepodd and telepod-server during the
-# first single-stream run of a telepod path; perf report goes to
-# $BENCH_OUT_PROFILE-PATH-{daemon,server}.txt next to the results.
+# first load of BENCH_PROFILE_FIG (default the single-stream one) of a
+# telepod path, and, when pinned, perf record -a on each side's CPU (load
+# generator, service and kernel work included); perf report goes to
+# $BENCH_STAMP-profile-[FIG-]PATH-{daemon,server,laptop-cpu,cluster-cpu}.txt
+# next to the results.
 bench_profile_start() {
-	local path=$1 who pid
+	local path=$1 fig=${2:-tput1} who
+	local -a target
 	BENCH_PROFILING=
-	[ "${BENCH_PROFILE:-0}" = 1 ] && [ -n "$T_DAEMON_PID" ] && [ "$BENCH_REP" = 1 ] || return 0
+	[ "${BENCH_PROFILE:-0}" = 1 ] && [ "$fig" = "${BENCH_PROFILE_FIG:-tput1}" ] &&
+	    [ -n "$T_DAEMON_PID" ] && [ "$BENCH_REP" = 1 ] || return 0
 	command -v perf >/dev/null || { bench_log "perf is not installed: no profile"; return 0; }
-	for who in daemon server; do
-		[ "$who" = daemon ] && pid=$T_DAEMON_PID || pid=$T_SERVER_PID
-		bench_spawn "perf-$who" - perf record -g -F 999 -p "$pid" \
+	BENCH_PROFILE_WHO=(daemon server)
+	[ -z "${BENCH_CPU_LP:-}" ] || BENCH_PROFILE_WHO+=(laptop-cpu cluster-cpu)
+	for who in "${BENCH_PROFILE_WHO[@]}"; do
+		case $who in
+		daemon) target=(-p "$T_DAEMON_PID") ;;
+		server) target=(-p "$T_SERVER_PID") ;;
+		laptop-cpu) target=(-a -C "$BENCH_CPU_LP") ;;
+		cluster-cpu) target=(-a -C "$BENCH_CPU_CL") ;;
+		esac
+		bench_spawn "perf-$who" - perf record -g -F 999 "${target[@]}" \
 		    -o "$BENCH_TMP/perf-$path-$who.data" -- sleep "$BENCH_DURATION"
 	done
-	BENCH_PROFILING=1
+	BENCH_PROFILING=$fig
 }
 
 bench_profile_stop() {
-	local path=$1 who i
-	[ -n "${BENCH_PROFILING:-}" ] || return 0
-	for who in daemon server; do
+	local path=$1 who i fig=${BENCH_PROFILING:-} name
+	[ -n "$fig" ] || return 0
+	name=$path
+	[ "$fig" = tput1 ] || name=$fig-$path
+	for who in "${BENCH_PROFILE_WHO[@]}"; do
 		for ((i = 0; i < (BENCH_DURATION + 10) * 10; i++)); do
 			bench_running "perf-$who" || break
 			sleep 0.1
 		done
 		bench_stop "perf-$who"
 		{
-			echo "# perf record -g -F 999 on $who during the first single-stream load of $path"
+			echo "# perf record -g -F 999 on $who during the first $fig load of $path"
 			echo "## by object"
 			timeout 120 perf report -i "$BENCH_TMP/perf-$path-$who.data" --stdio \
-			    --no-children -g none --percent-limit 0.5 --sort dso 2>/dev/null | grep -v '^#' | grep .
+			    --no-children -g none --percent-limit 0.5 --sort comm,dso 2>/dev/null | grep -v '^#' | grep .
 			echo "## by symbol (self)"
 			timeout 120 perf report -i "$BENCH_TMP/perf-$path-$who.data" --stdio \
-			    --no-children -g none --percent-limit 0.5 --sort dso,symbol 2>/dev/null | grep -v '^#' | grep .
+			    --no-children -g none --percent-limit 0.5 --sort comm,dso,symbol 2>/dev/null | grep -v '^#' | grep .
 			echo "## by symbol with callers (children included)"
 			timeout 120 perf report -i "$BENCH_TMP/perf-$path-$who.data" --stdio \
-			    --children -g none --percent-limit 5 --sort symbol 2>/dev/null | grep -v '^#' | grep .
-		} >"$BENCH_RESULTS/$BENCH_STAMP-profile-$path-$who.txt"
+			    --children -g none --percent-limit 5 --sort comm,symbol 2>/dev/null | grep -v '^#' | grep .
+		} >"$BENCH_RESULTS/$BENCH_STAMP-profile-$name-$who.txt"
 		rm -f "$BENCH_TMP/perf-$path-$who.data"
-		bench_log "  profile of $who: $BENCH_RESULTS/$BENCH_STAMP-profile-$path-$who.txt"
+		bench_log "  profile of $who: $BENCH_RESULTS/$BENCH_STAMP-profile-$name-$who.txt"
 	done
 	BENCH_PROFILING=
 }
@@ -165,8 +179,10 @@ fig_tput8() {
 bench_wrk() {
 	local path=$1 prefix=$2 threads=$3 conns=$4 out rps p50 p99 errs
 	out=$(bench_raw "$path" "$prefix")
+	bench_profile_start "$path" "$prefix"
 	bench_load $((BENCH_DURATION + 20)) "${T_WRAP[@]}" wrk -t "$threads" -c "$conns" \
 	    -d "${BENCH_DURATION}s" --latency "http://$T_HOST:$T_PORT_HTTP/" >"$out" 2>&1
+	bench_profile_stop "$path"
 	rps=$(awk '/^Requests\/sec:/ { print $2 }' "$out")
 	p50=$(to_us "$(awk '$1 == "50%" { print $2 }' "$out")")
 	p99=$(to_us "$(awk '$1 == "99%" { print $2 }' "$out")")
@@ -194,8 +210,10 @@ fig_conn() {
 	local -a via=()
 	[ -z "$T_SOCKS" ] || via=(--socks "$T_SOCKS")
 	out=$(bench_raw "$path" conn)
+	bench_profile_start "$path" conn
 	bench_load $((BENCH_DURATION + 20)) "$BENCH_TOOL" conns --to "$T_HOST:$T_PORT_HTTP" \
 	    "${via[@]}" -n 64 --mode close --duration "$BENCH_DURATION" >"$out" 2>&1
+	bench_profile_stop "$path"
 	line=$(grep '^done ' "$out")
 	rt=$(sed -n 's/.* roundtrips=\([0-9]*\).*/\1/p' <<<"$line")
 	ms=$(sed -n 's/.* ms=\([0-9]*\).*/\1/p' <<<"$line")
@@ -212,8 +230,10 @@ fig_conn() {
 fig_rtt() {
 	local path=$1 out
 	out=$(bench_raw "$path" rtt)
+	bench_profile_start "$path" rtt
 	bench_load $((BENCH_DURATION + 20)) "${T_WRAP[@]}" sockperf ping-pong --tcp -i "$T_HOST" \
 	    -p "$T_PORT_SOCKPERF" -t "$BENCH_DURATION" -m 64 --full-rtt --mps=max >"$out" 2>&1
+	bench_profile_stop "$path"
 	bench_record "$path" rtt_p50 "$(sed -n 's/.*percentile 50\.000 = *\([0-9.]*\).*/\1/p' "$out" | head -n 1)"
 	bench_record "$path" rtt_p99 "$(sed -n 's/.*percentile 99\.000 = *\([0-9.]*\).*/\1/p' "$out" | head -n 1)"
 }
