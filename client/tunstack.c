@@ -289,6 +289,13 @@ ts_stream_event(
 {
 	struct ts_flow *f = arg;
 
+	if (ev == MUX_STREAM_WROTE) {
+		/* The kernel has put the local socket's segment on the
+		 * device: read it in this turn, not after an epoll_wait. */
+		if (!f->ts->freeing)
+			event_active(f->ts->ev_read, EV_READ, 1);
+		return;
+	}
 	if (ev != MUX_STREAM_CLOSED || f->st != st)
 		return;
 	f->st = NULL;
@@ -476,6 +483,7 @@ ts_new_flow(struct tunstack *ts, const uint8_t *vnet, uint8_t *p,
 		return;
 	}
 	mux_stream_set_event_cb(f->st, ts_stream_event, f);
+	mux_stream_notify_writes(f->st);
 	ts->stats.flows++;
 	ts_tick_arm(ts);
 	log_debug(LOG_CAT_TUN, "tun: %s: SYN from %s held, stream %u opening",
@@ -563,6 +571,11 @@ ts_tcp(struct tunstack *ts, const uint8_t *vnet, uint8_t *p,
 			ts->stats.to_lst_pkts++;
 			ts->stats.to_lst_bytes += pi->len;
 			ts_write(ts, vnet, p, pi->len);
+			/* The kernel queued the data (or FIN) on the local
+			 * socket within that write: read it in this turn. */
+			if (f->st && ((fl & PKT_TCP_FIN) ||
+			                 pi->l4_len > pi->tcp_hdr_len))
+				mux_stream_read_soon(f->st);
 			return;
 		}
 	}

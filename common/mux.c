@@ -88,6 +88,7 @@ enum mux_stream_state {
 #define MUX_F_OPEN_CB   0x0040u /* open_cb still owed */
 #define MUX_F_PUMPING   0x0080u /* inside stream_pump (re-entrancy) */
 #define MUX_F_DETACHED  0x0100u /* opened without a local, not attached */
+#define MUX_F_NOTIFY_WR 0x0200u /* MUX_STREAM_WROTE wanted */
 
 /* Request kinds in the pending-request map. */
 #define MUX_REQ_DNS 1
@@ -1266,8 +1267,12 @@ mux_on_data(
 			    false, false);
 			return;
 		}
-		if (direct > 0)
+		if (direct > 0) {
 			mux_stream_drained(st, evbuffer_get_length(out));
+			if ((st->flags & MUX_F_NOTIFY_WR) && st->event_cb)
+				st->event_cb(
+				    st, MUX_STREAM_WROTE, 0, st->event_arg);
+		}
 	} else if (evbuffer_remove_buffer(in, st->held, len) != (int)len) {
 		mux_session_close(
 		    s, WIRE_ERR_INTERNAL, "out of memory", false, false);
@@ -2371,6 +2376,20 @@ mux_stream_set_event_cb(
 {
 	st->event_cb = cb;
 	st->event_arg = arg;
+}
+
+void
+mux_stream_read_soon(struct mux_stream *st)
+{
+	if (st && st->rd_ev && (st->flags & MUX_F_READING))
+		event_active(st->rd_ev, EV_READ, 1);
+}
+
+void
+mux_stream_notify_writes(struct mux_stream *st)
+{
+	if (st)
+		st->flags |= MUX_F_NOTIFY_WR;
 }
 
 void

@@ -245,6 +245,9 @@ enum mux_stream_event {
 	 * code given to mux_stream_reset/reject). Exactly once per stream,
 	 * always the last callback; st is invalid after it returns. */
 	MUX_STREAM_CLOSED = 2,
+	/* Bytes from the peer were just written to the socket local (only
+	 * after mux_stream_notify_writes). error is 0. */
+	MUX_STREAM_WROTE = 3,
 };
 typedef void (*mux_stream_event_cb)(
     struct mux_stream *st, enum mux_stream_event ev, uint32_t error, void *arg);
@@ -314,6 +317,21 @@ int mux_stream_reset(struct mux_stream *st, uint32_t error, const char *msg);
 /* Sets the stream's event callback (NULL to clear); arg is passed back. */
 void mux_stream_set_event_cb(
     struct mux_stream *st, mux_stream_event_cb cb, void *arg);
+/*
+ * Same-turn shortcuts for owners that know more than epoll does: the TUN
+ * path writes an application's segment into the device and the kernel
+ * queues it on the local socket within that write(); the mux writes to the
+ * local socket and the kernel queues the segment on the device within that
+ * write(). Waiting for epoll_wait to say so costs a system call and a
+ * loop turn per message and direction.
+ *
+ * mux_stream_read_soon: reads the socket local in this loop turn (when the
+ * stream is reading it at all), as if epoll had reported it readable.
+ * mux_stream_notify_writes: MUX_STREAM_WROTE after each write of DATA to
+ * the socket local.
+ */
+void mux_stream_read_soon(struct mux_stream *st);
+void mux_stream_notify_writes(struct mux_stream *st);
 /* An owner pointer carried by the stream (NULL initially). */
 void mux_stream_set_user(struct mux_stream *st, void *user);
 void *mux_stream_get_user(const struct mux_stream *st);
