@@ -997,9 +997,8 @@ mux_local_read_cb(struct bufferevent *bev, void *arg)
 	struct mux_session *s = st->s;
 
 	mux_enter(s);
-	if ((st->state == MUX_ST_OPEN || st->state == MUX_ST_OPENING) &&
-	    !(st->flags & MUX_F_QUEUED))
-		mux_stream_pump(st, SIZE_MAX);
+	if (!(st->flags & MUX_F_QUEUED))
+		mux_stream_pump(st, SIZE_MAX); /* only open streams pump */
 	mux_leave(s);
 }
 
@@ -1025,7 +1024,8 @@ mux_local_sock_read_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)what;
 	mux_enter(s);
-	if (st->state != MUX_ST_OPEN && st->state != MUX_ST_OPENING)
+	/* Reading starts only once the stream is open (mux_stream_pump). */
+	if (st->state != MUX_ST_OPEN)
 		goto out;
 	in = bufferevent_get_input(st->local);
 	have = evbuffer_get_length(in);
@@ -1051,10 +1051,7 @@ mux_local_sock_read_cb(evutil_socket_t fd, short what, void *arg)
 		if (!(st->flags & MUX_F_QUEUED))
 			mux_stream_pump(st, SIZE_MAX);
 	} else if (n == 0) {
-		if (st->state == MUX_ST_OPEN)
-			mux_local_eof(st);
-		else
-			mux_set_reading(st, false);
+		mux_local_eof(st);
 	} else if (err != EAGAIN && err != EWOULDBLOCK && err != EINTR) {
 		mux_local_failed(st, err);
 	}
@@ -1119,7 +1116,6 @@ mux_stream_bind(struct mux_stream *st, struct bufferevent *local)
 	 * get what their partner wrote, and only while we read. */
 	bufferevent_setwatermark(local, EV_READ, 0, fd >= 0 ? s->read_cap : 0);
 	bufferevent_setwatermark(local, EV_WRITE, s->stream_window / 2, 0);
-	bufferevent_set_max_single_read(local, MUX_DATA_BATCH);
 	bufferevent_disable(local, EV_READ);
 	/* libevent 2.1 registers EPOLLOUT on every enable, even an empty
 	 * output's (a wake-up and two epoll_ctl per stream for nothing); a

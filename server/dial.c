@@ -147,6 +147,30 @@ dial_close_attempt(struct dial *d)
 	d->fd = -1;
 }
 
+/*
+ * Connects fd: 0 once connected, -EINPROGRESS while the handshake goes on,
+ * else -errno. A local peer (loopback, or a pod on this node) has often
+ * answered before a non-blocking connect() returned: a second connect()
+ * says so (0), gives the failure, or says EALREADY. Cheaper than an
+ * EPOLLOUT registration, a wake-up and a deregistration, and the stream's
+ * answer goes out a loop turn earlier.
+ */
+static int
+dial_connect(int fd, const struct sockaddr_storage *ss, socklen_t slen)
+{
+	const struct sockaddr *sa = (const struct sockaddr *)ss;
+
+	if (connect(fd, sa, slen) == 0)
+		return 0;
+	if (errno != EINPROGRESS && errno != EINTR)
+		return -errno;
+	if (connect(fd, sa, slen) == 0 || errno == EISCONN)
+		return 0;
+	if (errno == EALREADY || errno == EINPROGRESS || errno == EINTR)
+		return -EINPROGRESS;
+	return -errno;
+}
+
 /* Starts attempts until one is in progress or connected, or all failed. */
 static void
 dial_try_next(struct dial *d)
@@ -159,7 +183,7 @@ dial_try_next(struct dial *d)
 		                     : sizeof(struct sockaddr_in6);
 		uint64_t now = dial_now_ms(), share;
 		struct timeval tv;
-		int one = 1, fd;
+		int one = 1, fd, r;
 
 		d->next++;
 		if (now >= d->deadline) {
@@ -179,29 +203,13 @@ dial_try_next(struct dial *d)
 			log_debug(
 			    LOG_CAT_MUX, "TCP_NODELAY: %s", strerror(errno));
 		d->fd = fd;
-		if (connect(fd, (const struct sockaddr *)ss, slen) == 0) {
+		r = dial_connect(fd, ss, slen);
+		if (r == 0) {
 			dial_finish(d);
 			return;
 		}
-		if (errno != EINPROGRESS && errno != EINTR) {
-			dial_note_err(d, errno);
-			dial_close_attempt(d);
-			continue;
-		}
-		/* A local peer (loopback, or a pod on this node) has often
-		 * answered before connect() returned: a second connect()
-		 * says so (0), or gives the failure, or EALREADY. Cheaper
-		 * than an EPOLLOUT registration, a wake-up and a
-		 * deregistration, and the stream's answer goes out a loop
-		 * turn earlier. */
-		if (connect(fd, (const struct sockaddr *)ss, slen) == 0 ||
-		    errno == EISCONN) {
-			dial_finish(d);
-			return;
-		}
-		if (errno != EALREADY && errno != EINPROGRESS &&
-		    errno != EINTR) {
-			dial_note_err(d, errno);
+		if (r != -EINPROGRESS) {
+			dial_note_err(d, -r);
 			dial_close_attempt(d);
 			continue;
 		}

@@ -1245,6 +1245,20 @@ open_socket_app(struct world *w, int *ret_fd)
 	return app;
 }
 
+/* open_socket_app, then waits for the stream to open; the peer's app (side
+ * b's end of the stream) in *ret_peer. */
+static struct app *
+open_socket_apps(struct world *w, int *ret_fd, struct app **ret_peer)
+{
+	struct app *ca = open_socket_app(w, ret_fd);
+
+	CU_ASSERT_FATAL(run_until(w, cond_app_open, ca, WAIT_MS));
+	CU_ASSERT_EQUAL(ca->open_err, 0);
+	*ret_peer = w->apps[w->n_apps - 1];
+	CU_ASSERT_PTR_NOT_NULL_FATAL((*ret_peer)->st);
+	return ca;
+}
+
 static void
 test_reset_socket(void)
 {
@@ -1259,11 +1273,7 @@ test_reset_socket(void)
 	w.b.to_send = 0;
 	/* Peer RESET closes a socket local abortively: the application
 	 * sees a connection reset, not an orderly EOF. */
-	ca = open_socket_app(&w, &fd_app);
-	CU_ASSERT_FATAL(run_until(&w, cond_app_open, ca, WAIT_MS));
-	CU_ASSERT_EQUAL(ca->open_err, 0);
-	sa = w.apps[w.n_apps - 1];
-	CU_ASSERT_PTR_NOT_NULL_FATAL(sa->st);
+	ca = open_socket_apps(&w, &fd_app, &sa);
 	CU_ASSERT_EQUAL(mux_stream_reset(sa->st, WIRE_ERR_REFUSED, "x"), 0);
 	CU_ASSERT_TRUE(run_until(&w, cond_app_closed, ca, WAIT_MS));
 	CU_ASSERT_EQUAL(ca->closed_err, WIRE_ERR_REFUSED);
@@ -1274,10 +1284,7 @@ test_reset_socket(void)
 
 	/* A local that fails (the application resets it) resets the
 	 * stream towards the peer with CONN_RESET. */
-	ca = open_socket_app(&w, &fd_app);
-	CU_ASSERT_FATAL(run_until(&w, cond_app_open, ca, WAIT_MS));
-	sa = w.apps[w.n_apps - 1];
-	CU_ASSERT_PTR_NOT_NULL_FATAL(sa->st);
+	ca = open_socket_apps(&w, &fd_app, &sa);
 	setsockopt(fd_app, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 	close(fd_app);
 	CU_ASSERT_TRUE(run_until(&w, cond_app_closed, sa, WAIT_MS));
@@ -1286,9 +1293,7 @@ test_reset_socket(void)
 
 	/* Peer FIN shuts down the socket's write side: the application
 	 * reads EOF and can still send. */
-	ca = open_socket_app(&w, &fd_app);
-	CU_ASSERT_FATAL(run_until(&w, cond_app_open, ca, WAIT_MS));
-	sa = w.apps[w.n_apps - 1];
+	ca = open_socket_apps(&w, &fd_app, &sa);
 	sa->to_send = 3;
 	sa->send_eof = true;
 	app_fill(sa);
@@ -2251,9 +2256,7 @@ test_socket_local_shortcuts(void)
 	world_init(&w);
 	world_up(&w, false);
 	w.b.to_send = 0;
-	ca = open_socket_app(&w, &fd_app);
-	CU_ASSERT_FATAL(run_until(&w, cond_app_open, ca, WAIT_MS));
-	sa = w.apps[w.n_apps - 1];
+	ca = open_socket_apps(&w, &fd_app, &sa);
 	id = mux_stream_id(ca->st);
 	/* Writes to the socket local are announced only to owners that
 	 * asked (the TUN path reads its device right after them). */
@@ -2301,9 +2304,7 @@ test_socket_local_large_frames(void)
 	world_init(&w);
 	world_up(&w, false);
 	w.b.to_send = 0;
-	ca = open_socket_app(&w, &fd_app);
-	CU_ASSERT_FATAL(run_until(&w, cond_app_open, ca, WAIT_MS));
-	sa = w.apps[w.n_apps - 1];
+	ca = open_socket_apps(&w, &fd_app, &sa);
 	id = mux_stream_id(ca->st);
 	ca->to_send = size;
 	deadline = now_ms() + WAIT_MS;
