@@ -7,7 +7,8 @@ AM_TESTS_ENVIRONMENT = top_srcdir='$(abs_top_srcdir)'; top_builddir='$(abs_top_b
 # build products of an in-tree build into the tarball.
 EXTRA_DIST += tests/fuzz/run.sh tests/fuzz/vectors-check.sh tests/fuzz/seeds \
 	tests/fuzz/fuzz_ctl.c tests/fuzz/fuzz_dns.c tests/fuzz/fuzz_dnswire.c \
-	tests/fuzz/fuzz_frame.c tests/fuzz/fuzz_pkt.c tests/fuzz/fuzz_socks5.c \
+	tests/fuzz/fuzz_frame.c tests/fuzz/fuzz_kubeconfig.c \
+	tests/fuzz/fuzz_mux.c tests/fuzz/fuzz_pkt.c tests/fuzz/fuzz_socks5.c \
 	tests/fuzz/fuzz_ws.c
 
 include tests/unit/proto.mk

@@ -5,7 +5,10 @@
  * over every file named on the command line (e.g. a crash input), so the
  * targets keep building with the normal compiler and their checks run
  * under the plain and the sanitizer builds without clang's libFuzzer.
+ * Built with -DREPLAY_SEEDS='"NAME"', it also runs every file of
+ * tests/fuzz/seeds/NAME/.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +17,57 @@
 #include "tests/unit/vectors.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* Runs the target over one file: 0, or -1 after saying why not. */
+static int
+replay_file(const char *path)
+{
+	uint8_t *buf;
+	size_t len;
+	int ret = vectors_read_file(path, VECTORS_MAX_FILE, &buf, &len);
+
+	if (ret < 0) {
+		fprintf(stderr, "replay: cannot read %s: %s\n", path,
+		    strerror(-ret));
+		return -1;
+	}
+	LLVMFuzzerTestOneInput(buf, len);
+	free(buf);
+	return 0;
+}
+
+#ifdef REPLAY_SEEDS
+/* Every file of tests/fuzz/seeds/REPLAY_SEEDS: how many, or -1. */
+static int
+replay_seeds(void)
+{
+	char dir[4096], path[4096 + 256];
+	struct dirent *de;
+	DIR *d;
+	int n = 0;
+
+	snprintf(dir, sizeof(dir), "%s/tests/fuzz/seeds/%s", vectors_srcdir(),
+	    REPLAY_SEEDS);
+	d = opendir(dir);
+	if (d == NULL) {
+		fprintf(stderr, "replay: cannot open %s: %s\n", dir,
+		    strerror(errno));
+		return -1;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (replay_file(path) < 0) {
+			closedir(d);
+			return -1;
+		}
+		n++;
+	}
+	closedir(d);
+	return n;
+}
+#endif
 
 int
 main(int argc, char **argv)
@@ -31,19 +85,17 @@ main(int argc, char **argv)
 	for (size_t i = 0; i < n; i++)
 		LLVMFuzzerTestOneInput(v[i].data, v[i].len);
 	vectors_free(v, n);
-	for (int i = 1; i < argc; i++) {
-		uint8_t *buf;
-		size_t len;
-
-		ret = vectors_read_file(argv[i], VECTORS_MAX_FILE, &buf, &len);
-		if (ret < 0) {
-			fprintf(stderr, "replay: cannot read %s: %s\n", argv[i],
-			    strerror(-ret));
+	for (int i = 1; i < argc; i++)
+		if (replay_file(argv[i]) < 0)
 			return 1;
-		}
-		LLVMFuzzerTestOneInput(buf, len);
-		free(buf);
-	}
+#ifdef REPLAY_SEEDS
+	ret = replay_seeds();
+	if (ret < 0)
+		return 1;
+	printf("replay: %zu vectors, %d seeds of %s and %d files ran clean\n",
+	    n, ret, REPLAY_SEEDS, argc - 1);
+#else
 	printf("replay: %zu vectors and %d files ran clean\n", n, argc - 1);
+#endif
 	return 0;
 }

@@ -47,3 +47,13 @@ tests_unit_test_mux_SOURCES = tests/unit/test_mux.c \
 	tests/unit/vectors.h tests/unit/vectors.c
 tests_unit_test_mux_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_mux_LDADD = $(TEST_LIBS)
+
+# The session fuzz target (the mux driven by a fuzzed peer), replayed over
+# the vectors and its seeds with a plain main().
+check_PROGRAMS += tests/fuzz/fuzz_mux_replay
+TESTS += tests/fuzz/fuzz_mux_replay
+tests_fuzz_fuzz_mux_replay_SOURCES = tests/fuzz/fuzz_mux.c \
+	tests/fuzz/replay.c tests/unit/vectors.h tests/unit/vectors.c
+tests_fuzz_fuzz_mux_replay_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) \
+	-DREPLAY_SEEDS='"fuzz_mux"'
+tests_fuzz_fuzz_mux_replay_LDADD = $(COMMON_LIBS)
