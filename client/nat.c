@@ -47,16 +47,21 @@ static const unsigned nat_default_timeouts[NAT_N_STATES] = {
     [NAT_CLOSED] = NAT_DEFAULT_CLOSED_MS,
 };
 
-/* A keyed hash: FNV-1a over the bytes, seeded, then the splitmix64
- * finalizer so that every input bit moves the bucket index. */
+/* A keyed hash over whole 64-bit words (one multiply each, where a
+ * byte-wise hash took one per byte: every packet through the TUN device
+ * hashes a 32-byte tuple), then the splitmix64 finalizer so that every
+ * input bit moves the bucket index. */
 static uint32_t
 nat_hash(uint64_t seed, const uint8_t *p, size_t n, uint32_t extra)
 {
-	uint64_t h = 0xcbf29ce484222325ull ^ seed;
+	uint64_t h = seed ^ 0xcbf29ce484222325ull;
 
-	for (size_t i = 0; i < n; i++) {
-		h ^= p[i];
-		h *= 0x100000001b3ull;
+	for (size_t i = 0; i + 8 <= n; i += 8) {
+		uint64_t w;
+
+		memcpy(&w, p + i, 8);
+		h = (h ^ w) * 0x9e3779b97f4a7c15ull;
+		h ^= h >> 29;
 	}
 	h ^= extra;
 	h ^= h >> 30;
