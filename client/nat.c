@@ -50,7 +50,8 @@ static const unsigned nat_default_timeouts[NAT_N_STATES] = {
 /* A keyed hash over whole 64-bit words (one multiply each, where a
  * byte-wise hash took one per byte: every packet through the TUN device
  * hashes a 32-byte tuple), then the splitmix64 finalizer so that every
- * input bit moves the bucket index. */
+ * input bit moves the bucket index. n must be a multiple of 8 (the keys
+ * are 16 and 32 bytes); the ports and family come in through extra. */
 static uint32_t
 nat_hash(uint64_t seed, const uint8_t *p, size_t n, uint32_t extra)
 {
