@@ -107,8 +107,9 @@ fz_local_fill(struct fz_local *l)
 	}
 }
 
+/* Our local ends and the peer end read and forget what they get. */
 static void
-fz_local_read_cb(struct bufferevent *bev, void *arg)
+fz_drain_cb(struct bufferevent *bev, void *arg)
 {
 	(void)arg;
 	evbuffer_drain(bufferevent_get_input(bev),
@@ -122,14 +123,6 @@ fz_local_write_cb(struct bufferevent *bev, void *arg)
 
 	(void)bev;
 	fz_local_fill(l);
-}
-
-static void
-fz_local_event_cb(struct bufferevent *bev, short what, void *arg)
-{
-	(void)bev;
-	(void)what;
-	(void)arg;
 }
 
 /* A local pair: one end for the mux (returned), one kept. NULL when the
@@ -148,8 +141,7 @@ fz_local_new(struct fz *z)
 	l->end = pair[1];
 	l->sent = 0;
 	l->fin = false;
-	bufferevent_setcb(
-	    l->end, fz_local_read_cb, fz_local_write_cb, fz_local_event_cb, l);
+	bufferevent_setcb(l->end, fz_drain_cb, fz_local_write_cb, NULL, l);
 	bufferevent_enable(l->end, EV_READ | EV_WRITE);
 	if (z->flags & 0x10)
 		fz_local_fill(l);
@@ -275,22 +267,6 @@ fz_on_env_request(struct mux_session *s, uint32_t id, void *arg)
 }
 
 static void
-fz_peer_read_cb(struct bufferevent *bev, void *arg)
-{
-	(void)arg;
-	evbuffer_drain(bufferevent_get_input(bev),
-	    evbuffer_get_length(bufferevent_get_input(bev)));
-}
-
-static void
-fz_peer_event_cb(struct bufferevent *bev, short what, void *arg)
-{
-	(void)bev;
-	(void)what;
-	(void)arg;
-}
-
-static void
 fz_spin(struct fz *z, int turns)
 {
 	for (int i = 0; i < turns; i++)
@@ -349,7 +325,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	        BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS, pair) < 0)
 		abort();
 	z.peer = pair[1];
-	bufferevent_setcb(z.peer, fz_peer_read_cb, NULL, fz_peer_event_cb, &z);
+	bufferevent_setcb(z.peer, fz_drain_cb, NULL, NULL, &z);
 	bufferevent_enable(
 	    z.peer, (z.flags & 0x40) ? EV_WRITE : EV_READ | EV_WRITE);
 

@@ -604,6 +604,16 @@ world_up(struct world *w, bool sockets)
 	CU_ASSERT_FATAL(run_until(w, both_ready, w, WAIT_MS));
 }
 
+/* A fresh world, connected over a bufferevent pair, where side b's apps
+ * send nothing unless a test says so. */
+static void
+world_up_quiet(struct world *w)
+{
+	world_init(w);
+	world_up(w, false);
+	w->b.to_send = 0;
+}
+
 /*
  * The raw peer: the test speaks frames directly to one session.
  */
@@ -1268,9 +1278,7 @@ test_reset_socket(void)
 	struct linger lg = {1, 0};
 	char buf[16];
 
-	world_init(&w);
-	world_up(&w, false);
-	w.b.to_send = 0;
+	world_up_quiet(&w);
 	/* Peer RESET closes a socket local abortively: the application
 	 * sees a connection reset, not an orderly EOF. */
 	ca = open_socket_apps(&w, &fd_app, &sa);
@@ -1919,9 +1927,7 @@ test_many_idle_streams(void)
 	struct app *peer;
 	uint32_t id;
 
-	world_init(&w);
-	world_up(&w, false);
-	w.b.to_send = 0;
+	world_up_quiet(&w);
 	for (int i = 0; i < N; i++)
 		mine[i] = open_app(&w, 0, false);
 	for (int i = 0; i < N; i++)
@@ -2253,9 +2259,7 @@ test_socket_local_shortcuts(void)
 	uint32_t id;
 	int fd_app;
 
-	world_init(&w);
-	world_up(&w, false);
-	w.b.to_send = 0;
+	world_up_quiet(&w);
 	ca = open_socket_apps(&w, &fd_app, &sa);
 	id = mux_stream_id(ca->st);
 	/* Writes to the socket local are announced only to owners that
@@ -2301,9 +2305,7 @@ test_socket_local_large_frames(void)
 	uint32_t id;
 	int fd_app;
 
-	world_init(&w);
-	world_up(&w, false);
-	w.b.to_send = 0;
+	world_up_quiet(&w);
 	ca = open_socket_apps(&w, &fd_app, &sa);
 	id = mux_stream_id(ca->st);
 	ca->to_send = size;
