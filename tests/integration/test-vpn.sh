@@ -22,6 +22,9 @@
 #     routed, and `telepod status` says so; --allow-conflicting-subnet
 #     routes it; --also-proxy and --never-proxy shape the routes.
 #
+# The server, and the first telepodd (steps 1 to 3), run with --busy-poll
+# 200: the transcript also proves the polling loop relays and stops.
+#
 # Nothing touches the caller's namespace. Everything is stopped by PID and
 # the world torn down on any exit. TP_VPN_BENCH=1 also times 1 GiB through
 # the tunnel and over the bare veth and prints both rates.
@@ -118,10 +121,11 @@ reconnected() {
 		[ "$(printf '%s' "$js" | tp_json connections.0.reconnects)" -ge 1 ]
 }
 
+# start_daemon [ARGS...]: a telepodd in the laptop namespace.
 start_daemon() {
 	TP_NS=$WORLD_LAPTOP_NS tp_spawn telepodd "$TELEPODD" --foreground \
 		--socket "$SOCK" --state-dir "$STATE" --resolver file \
-		--log-level debug
+		--log-level debug "$@"
 	DAEMON_PID=$TP_LAST_PID
 	tp_wait_socket "$SOCK" 10 telepodd
 }
@@ -158,10 +162,12 @@ cp "$RESOLV" "$TP_TMP/resolv.before"
 tp_certs "$TLS"
 TP_NS=$WORLD_CLUSTER_NS tp_spawn server "$TELEPOD_SERVER" \
 	--listen "$SERVER_ADDR" --tls-dir "$TLS" --namespace "$K8S_NS" \
-	--subnets "$WORLD_SERVICE_CIDR" --log-level debug
+	--subnets "$WORLD_SERVICE_CIDR" --busy-poll 200 --log-level debug
 tp_retry 10 lp bash -c "exec 3<>/dev/tcp/${SERVER_ADDR%:*}/${SERVER_ADDR#*:}" 2>/dev/null ||
 	fail "telepod-server does not listen on $SERVER_ADDR"
-start_daemon
+# Both ends poll before sleeping (--busy-poll, common/evloop.c) for the
+# transcript and the kill -9; the daemons started later do not.
+start_daemon --busy-poll 200
 
 # ---- 1. the issue's transcript -------------------------------------------
 

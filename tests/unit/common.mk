@@ -57,3 +57,9 @@ tests_fuzz_fuzz_mux_replay_SOURCES = tests/fuzz/fuzz_mux.c \
 tests_fuzz_fuzz_mux_replay_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) \
 	-DREPLAY_SEEDS='"fuzz_mux"'
 tests_fuzz_fuzz_mux_replay_LDADD = $(COMMON_LIBS)
+
+check_PROGRAMS += tests/unit/test_evloop
+TESTS += tests/unit/test_evloop
+tests_unit_test_evloop_SOURCES = tests/unit/test_evloop.c
+tests_unit_test_evloop_CFLAGS = $(TEST_CFLAGS) -pthread
+tests_unit_test_evloop_LDADD = $(TEST_LIBS) -lpthread

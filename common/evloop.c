@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "config.h"
+
+#include "common/evloop.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include <event2/event.h>
+
+uint32_t
+evloop_next_budget(uint32_t budget_us, uint64_t slept_us, uint32_t max_us)
+{
+	if (max_us == 0 || slept_us > max_us)
+		return 0;
+	if (budget_us < EVLOOP_POLL_START_US)
+		budget_us = EVLOOP_POLL_START_US;
+	else if (budget_us <= max_us / 2)
+		budget_us *= 2;
+	else
+		budget_us = max_us;
+	return budget_us < max_us ? budget_us : max_us;
+}
+
+static uint64_t
+evloop_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static bool
+evloop_stopped(struct event_base *base)
+{
+	return event_base_got_break(base) || event_base_got_exit(base);
+}
+
+int
+evloop_run(struct event_base *base, uint32_t max_poll_us)
+{
+	uint32_t budget = 0;
+	uint64_t t0, t;
+	int r;
+
+	if (max_poll_us == 0)
+		return event_base_dispatch(base);
+	for (;;) {
+		/* Sleep until something happens, and handle it. */
+		t0 = evloop_now_us();
+		r = event_base_loop(base, EVLOOP_ONCE);
+		if (r != 0 || evloop_stopped(base))
+			return r;
+		t = evloop_now_us();
+		budget = evloop_next_budget(budget, t - t0, max_poll_us);
+		/* Then poll for up to the budget before sleeping again. */
+		t0 = t;
+		while (budget > 0 && t - t0 < budget) {
+			sched_yield();
+			r = event_base_loop(base, EVLOOP_NONBLOCK);
+			if (r != 0 || evloop_stopped(base))
+				return r;
+			t = evloop_now_us();
+		}
+	}
+}
+
+int
+evloop_parse_poll(const char *s, uint32_t *ret_us)
+{
+	unsigned long v;
+	char *end;
+
+	if (!s || *s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || *end || v > EVLOOP_MAX_POLL_US)
+		return -EINVAL;
+	*ret_us = (uint32_t)v;
+	return 0;
+}
