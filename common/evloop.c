@@ -4,7 +4,6 @@
 #include "common/evloop.h"
 
 #include <errno.h>
-#include <sched.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <time.h>
@@ -60,7 +59,6 @@ evloop_run(struct event_base *base, uint32_t max_poll_us)
 		/* Then poll for up to the budget before sleeping again. */
 		t0 = t;
 		while (budget > 0 && t - t0 < budget) {
-			sched_yield();
 			r = event_base_loop(base, EVLOOP_NONBLOCK);
 			if (r != 0 || evloop_stopped(base))
 				return r;

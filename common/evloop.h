@@ -15,10 +15,12 @@
  * that follows polling ends within the maximum (events come that close
  * together), and drops to zero after a longer one. An idle daemon, or one
  * whose peer is milliseconds away, does not poll; a busy one polls at most
- * the maximum per wake-up, and yields the CPU to any other runnable thread
- * between polls. The price is CPU time: during a ping-pong the daemon
- * stays on its CPU instead of sleeping. So it is off by default
- * (docs/performance.md, "Waking up").
+ * the maximum per wake-up, and gives the CPU up while polling only when
+ * the scheduler preempts it (as the kernel's busy polling does: a
+ * sched_yield() between polls handed the CPU to any runnable thread, a
+ * SCHED_IDLE one included, for a whole slice). The price is CPU time:
+ * during a ping-pong the daemon stays on its CPU instead of sleeping. So
+ * it is off by default (docs/performance.md, "Waking up").
  */
 #ifndef TELEPOD_COMMON_EVLOOP_H
 #define TELEPOD_COMMON_EVLOOP_H
