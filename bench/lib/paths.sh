@@ -24,11 +24,12 @@
 #            (empty: the path carries no DNS)
 #   T_DAEMON_PID T_SERVER_PID  telepodd and telepod-server (telepod paths)
 
-BENCH_PATHS_ALL="bare tun socks sshuttle openvpn stunnel"
+BENCH_PATHS_ALL="bare tun tunpoll socks sshuttle openvpn stunnel"
 
 declare -A BENCH_PATH_TITLE=(
 	[bare]="bare veth"
 	[tun]="telepod TUN"
+	[tunpoll]="telepod TUN, busy-poll 200"
 	[socks]="telepod SOCKS5"
 	[sshuttle]="sshuttle"
 	[openvpn]="OpenVPN TCP"
@@ -138,7 +139,8 @@ bench_tp_prepare() {
 	bench_spawn "telepod-server-$tag" "$WORLD_CLUSTER_NS" "$BENCH_BUILD/server/telepod-server" \
 	    --listen "$WORLD_CLUSTER_IP:8443" --tls-dir "$BENCH_TMP/tls" \
 	    --namespace "$BENCH_TP_NS" --subnets "$WORLD_SERVICE_CIDR" \
-	    --dns-servers "$BENCH_DNS_IP" --max-streams 16384 --log-level warn
+	    --dns-servers "$BENCH_DNS_IP" --max-streams 16384 "${BENCH_TP_SERVER_ARGS[@]}" \
+	    --log-level warn
 	T_SERVER_PID=$BENCH_PID
 	# Its own state directory (the ledger of network changes), never the
 	# machine's /run/telepod; the resolver is the namespace's resolv.conf.
@@ -181,6 +183,7 @@ path_socks_check() {
 
 path_socks_prepare() {
 	BENCH_TP_DAEMON_ARGS=()
+	BENCH_TP_SERVER_ARGS=()
 	printf 'strict_chain\nquiet_mode\ntcp_read_time_out 15000\ntcp_connect_time_out 8000\n[ProxyList]\nsocks5 127.0.0.1 1080\n' \
 	    >"$BENCH_TMP/proxychains.conf"
 	bench_tp_prepare socks
@@ -217,6 +220,7 @@ path_tun_check() {
 
 path_tun_prepare() {
 	BENCH_TP_DAEMON_ARGS=(--resolver file)
+	BENCH_TP_SERVER_ARGS=()
 	bench_tp_prepare tun
 }
 
@@ -252,6 +256,40 @@ path_tun_stop() {
 
 path_tun_cleanup() {
 	bench_tp_cleanup tun
+}
+
+# ---- telepod TUN with busy polling -------------------------------------------
+# The TUN path with --busy-poll 200 on both daemons (common/evloop.c): each
+# polls for events up to 200 us after a wake-up instead of letting its CPU
+# halt. Not a target path: on a VM whose idle vCPUs halt, polling also
+# spares the load generator's and the service's wake-ups, which the bare
+# veth pays, so its ratios say what wake-ups cost here rather than what
+# the tunnel does (docs/performance.md, "Waking up").
+
+path_tunpoll_check() {
+	path_tun_check || return 1
+	"$BENCH_BUILD/client/telepodd" --help 2>&1 | grep -q -e --busy-poll || {
+		echo "this telepodd has no --busy-poll option"
+		return 1
+	}
+}
+
+path_tunpoll_prepare() {
+	BENCH_TP_DAEMON_ARGS=(--resolver file --busy-poll 200)
+	BENCH_TP_SERVER_ARGS=(--busy-poll 200)
+	bench_tp_prepare tunpoll
+}
+
+path_tunpoll_start() {
+	path_tun_start
+}
+
+path_tunpoll_stop() {
+	bench_tp_quit
+}
+
+path_tunpoll_cleanup() {
+	bench_tp_cleanup tunpoll
 }
 
 # ---- sshuttle over ssh ---------------------------------------------------------
