@@ -230,4 +230,15 @@ bench_machine() {
 		echo "  \`$speed\`"
 	fi
 	echo "- load: $(cut -d ' ' -f 1-3 /proc/loadavg) (1/5/15 min) when the run started"
+	bench_machine_idle
+}
+
+# How an idle CPU waits for its next wake-up: what every round trip pays
+# (docs/performance.md, "Waking up").
+bench_machine_idle() {
+	local d=/sys/devices/system/cpu/cpuidle drv gov poll
+	drv=$(cat "$d/current_driver" 2>/dev/null) || return 0
+	gov=$(cat "$d/current_governor_ro" 2>/dev/null || cat "$d/current_governor" 2>/dev/null)
+	poll=$(cat /sys/module/haltpoll/parameters/guest_halt_poll_ns 2>/dev/null)
+	echo "- idle CPUs: cpuidle driver ${drv:-none}, governor ${gov:-none}${poll:+, guest_halt_poll_ns $poll}"
 }
