@@ -54,6 +54,10 @@ evloop_run(struct event_base *base, uint32_t max_poll_us)
 		r = event_base_loop(base, EVLOOP_ONCE);
 		if (r != 0 || evloop_stopped(base))
 			return r;
+		/* What counts as the sleep is the whole turn, the handling of
+		 * what woke us included (libevent does not say when the wait
+		 * ended): a turn of more than the maximum's work also ends
+		 * polling, which a loop that busy would not need. */
 		t = evloop_now_us();
 		budget = evloop_next_budget(budget, t - t0, max_poll_us);
 		/* Then poll for up to the budget before sleeping again. */
