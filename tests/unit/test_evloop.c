@@ -67,8 +67,7 @@ test_parse(void)
 	CU_ASSERT_EQUAL(us, 1000);
 }
 
-/* ---- ending the loop ------------------------------------------------------
- */
+/* ---- ending the loop ---------------------------------------------------- */
 
 struct ender {
 	struct event_base *base;
@@ -89,10 +88,11 @@ ender_stop(struct ender *e)
 		event_base_loopexit(e->base, NULL);
 }
 
-/* The second pipe's byte: written by the first one's callback, so it is
- * seen by the next epoll_wait, the polling phase's when there is one. */
+/* Each pipe's byte. The first one's: stop at once (the sleeping phase), or
+ * write the second pipe's byte, which the next epoll_wait sees (the
+ * polling phase's, when there is one); the second one's: stop. */
 static void
-ender_second_cb(evutil_socket_t fd, short what, void *arg)
+ender_read_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct ender *e = arg;
 	char c;
@@ -101,22 +101,7 @@ ender_second_cb(evutil_socket_t fd, short what, void *arg)
 	if (read(fd, &c, 1) != 1)
 		return;
 	e->calls++;
-	ender_stop(e);
-}
-
-/* The first pipe's byte: stop at once (the sleeping phase), or write the
- * second pipe's byte. */
-static void
-ender_first_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct ender *e = arg;
-	char c;
-
-	(void)what;
-	if (read(fd, &c, 1) != 1)
-		return;
-	e->calls++;
-	if (e->stage == 0)
+	if (e->stage == 0 || e->calls == 2)
 		ender_stop(e);
 	else if (write(e->second, "y", 1) != 1)
 		e->calls = -100;
@@ -149,9 +134,9 @@ run_ender(int stage, int how, uint32_t max_us)
 	e.second = q[1];
 	/* EV_PERSIST: the loop would go on waiting if it missed the stop. */
 	first =
-	    event_new(e.base, p[0], EV_READ | EV_PERSIST, ender_first_cb, &e);
+	    event_new(e.base, p[0], EV_READ | EV_PERSIST, ender_read_cb, &e);
 	second =
-	    event_new(e.base, q[0], EV_READ | EV_PERSIST, ender_second_cb, &e);
+	    event_new(e.base, q[0], EV_READ | EV_PERSIST, ender_read_cb, &e);
 	deadline = evtimer_new(e.base, ender_deadline_cb, &e);
 	CU_ASSERT_FATAL(
 	    first && second && deadline && event_add(first, NULL) == 0 &&
@@ -208,8 +193,7 @@ test_no_events(void)
 	event_base_free(base);
 }
 
-/* ---- polling instead of sleeping ------------------------------------------
- */
+/* ---- polling instead of sleeping ---------------------------------------- */
 
 #define BURST_EVENTS 200
 #define BURST_GAP_US 20
