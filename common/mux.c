@@ -51,8 +51,14 @@
 /* DATA payloads at least this large move to a tlsout carrier without a
  * copy. */
 #define MUX_COPY_MAX (16u * 1024u)
-/* DATA is batched up to this many bytes per frame. */
-#define MUX_DATA_BATCH (64u * 1024u)
+/* DATA is batched up to this many bytes per frame, header included: a
+ * bulk frame is then exactly four full TLS records (a 64 KiB payload made
+ * 65,548 bytes, four records and a fifth of 12 bytes, its own SSL_write,
+ * send() and TCP segment). */
+#define MUX_DATA_BATCH   (64u * 1024u)
+#define MUX_DATA_PAYLOAD (MUX_DATA_BATCH - WIRE_HEADER_LEN)
+_Static_assert(MUX_DATA_BATCH % TLSOUT_RECORD_MAX == 0,
+    "a full DATA frame fills whole TLS records");
 /* Recently reset stream ids remembered to drop in-flight frames silently. */
 #define MUX_RECENT_RESETS 256
 /* Carrier reading pauses while its output holds this many times the cap
@@ -146,6 +152,10 @@ struct mux_session {
 	 * tlsconf's the tlsout buffer written at the end of the turn. */
 	struct evbuffer *out;
 	bool tlsout;
+	/* A TLS carrier's DATA is assembled here: payload chains moved in,
+	 * the header put in front (in the chain's headroom when the socket
+	 * read left some), then moved on to out. */
+	struct evbuffer *frame;
 	struct mux_callbacks cbs;
 	void *arg;
 
@@ -428,13 +438,17 @@ mux_send_data(struct mux_session *s, uint32_t id, struct evbuffer *in, size_t n)
 	struct evbuffer_iovec v;
 
 	if (s->tlsout && n >= MUX_COPY_MAX) {
-		/* tlsout gathers the header into the first record itself:
-		 * move the payload's chains rather than copy them. */
+		/* Move the payload's chains rather than copy them. A socket
+		 * read leaves room for the header in front of its chain
+		 * (mux_local_sock_read_cb): the header goes there and the
+		 * first record is contiguous. Otherwise the header is a chain
+		 * of its own and tlsout gathers it into the first record. */
 		uint8_t hdr[WIRE_HEADER_LEN];
 
 		frame_encode_header(hdr, WIRE_DATA, id, (uint32_t)n);
-		if (evbuffer_add(out, hdr, sizeof(hdr)) < 0 ||
-		    evbuffer_remove_buffer(in, out, n) != (int)n)
+		if (evbuffer_remove_buffer(in, s->frame, n) != (int)n ||
+		    evbuffer_prepend(s->frame, hdr, sizeof(hdr)) < 0 ||
+		    evbuffer_add_buffer(out, s->frame) < 0)
 			return -1;
 		s->stats.frames_out++;
 		return 0;
@@ -774,7 +788,7 @@ mux_stream_pump(struct mux_stream *st, size_t budget)
 			queue = true;
 			break;
 		}
-		n = mux_min(avail, MUX_DATA_BATCH);
+		n = mux_min(avail, MUX_DATA_PAYLOAD);
 		n = mux_min(n, st->send_window);
 		n = mux_min(n, s->conn_send_window);
 		n = mux_min(n, budget);
@@ -1018,7 +1032,7 @@ mux_local_sock_read_cb(evutil_socket_t fd, short what, void *arg)
 	struct mux_session *s = st->s;
 	struct evbuffer *in;
 	struct evbuffer_iovec v;
-	size_t have, want;
+	size_t have, want, head;
 	ssize_t n = -1;
 	int err = ENOMEM;
 
@@ -1035,16 +1049,23 @@ mux_local_sock_read_cb(evutil_socket_t fd, short what, void *arg)
 		mux_set_reading(st, false);
 		goto out;
 	}
-	want = mux_min(s->read_cap - have, MUX_DATA_BATCH);
+	want = mux_min(s->read_cap - have, MUX_DATA_PAYLOAD);
+	/* Into an empty input, a TLS carrier's stream reads behind room for
+	 * the DATA header (committed, then drained: the chain keeps it as
+	 * headroom, where mux_send_data puts the header). */
+	head = have == 0 && s->tlsout ? WIRE_HEADER_LEN : 0;
 	/* A socket bufferevent keeps the end of its input frozen except
 	 * around its own reads; this is such a read. */
 	evbuffer_unfreeze(in, 0);
-	if (evbuffer_reserve_space(in, (ev_ssize_t)want, &v, 1) == 1) {
-		n = recv(
-		    fd, v.iov_base, mux_min(v.iov_len, want), MSG_DONTWAIT);
+	if (evbuffer_reserve_space(in, (ev_ssize_t)(head + want), &v, 1) == 1 &&
+	    v.iov_len > head) {
+		n = recv(fd, (char *)v.iov_base + head,
+		    mux_min(v.iov_len - head, want), MSG_DONTWAIT);
 		err = n < 0 ? errno : 0;
-		v.iov_len = n > 0 ? (size_t)n : 0;
+		v.iov_len = n > 0 ? head + (size_t)n : 0;
 		evbuffer_commit_space(in, &v, n > 0 ? 1 : 0);
+		if (n > 0 && head > 0)
+			evbuffer_drain(in, head);
 	}
 	evbuffer_freeze(in, 0);
 	if (n > 0) {
@@ -2036,8 +2057,12 @@ mux_session_new(struct event_base *base, struct bufferevent *carrier,
 	ret = mux_encode_hello(s, cfg);
 	if (ret < 0)
 		goto fail;
+	s->out = tlsout_output(carrier);
+	s->tlsout = s->out != NULL;
 	s->timer = evtimer_new(base, mux_timer_cb, s);
-	if (!s->timer) {
+	if (s->tlsout)
+		s->frame = evbuffer_new();
+	if (!s->timer || (s->tlsout && !s->frame)) {
 		ret = -ENOMEM;
 		goto fail;
 	}
@@ -2049,8 +2074,6 @@ mux_session_new(struct event_base *base, struct bufferevent *carrier,
 	bufferevent_setwatermark(carrier, EV_WRITE, s->out_cap / 2, 0);
 	bufferevent_set_max_single_read(carrier, WIRE_MAX_PAYLOAD);
 	bufferevent_set_max_single_write(carrier, WIRE_MAX_PAYLOAD);
-	s->out = tlsout_output(carrier);
-	s->tlsout = s->out != NULL;
 	if (s->tlsout)
 		tlsout_set_drain_cb(
 		    carrier, mux_carrier_drained, s, s->out_cap / 2);
@@ -2059,6 +2082,10 @@ mux_session_new(struct event_base *base, struct bufferevent *carrier,
 	*ret_session = s;
 	return 0;
 fail:
+	if (s->timer)
+		event_free(s->timer);
+	if (s->frame)
+		evbuffer_free(s->frame);
 	free(s->hello);
 	free(s);
 	return ret;
@@ -2134,6 +2161,8 @@ mux_session_destroy(struct mux_session *s)
 	mux_map_clear(&s->requests);
 	if (s->timer)
 		event_free(s->timer);
+	if (s->frame)
+		evbuffer_free(s->frame);
 	if (s->carrier) {
 		tlsout_set_drain_cb(s->carrier, NULL, NULL, 0);
 		bufferevent_free(s->carrier);

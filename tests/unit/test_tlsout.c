@@ -7,8 +7,10 @@
  * (pending count, no drain callback) and then arrives byte-exact when the
  * reader starts, read through tlsout_pull; a vanished peer ends the
  * connection through libevent's reader; non-TLS bufferevents are left
- * alone.
+ * alone; a bulk stream of a mux session over the carrier travels in full
+ * records.
  */
+#include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
 #include <signal.h>
@@ -21,10 +23,13 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
+#include <openssl/ssl.h>
 
 #include "common/certs.h"
 #include "common/log.h"
+#include "common/mux.h"
 #include "common/tlsconf.h"
 #include "common/tlsout.h"
 #include "tests/unit/cunit_main.h"
@@ -323,6 +328,201 @@ test_peer_gone(void)
 	pair_end(&p);
 }
 
+/* ---- a mux session over the carrier ---- */
+
+struct side {
+	struct mux_session *s;
+	bool ready;
+	struct mux_stream *st; /* the server's accepted stream */
+	int app;               /* the test's end of the stream's socket */
+	bool opened;           /* the client's open succeeded */
+};
+
+static void
+side_ready(struct mux_session *s, const struct mux_peer_info *peer, void *arg)
+{
+	((struct side *)arg)->ready = true;
+}
+
+static void
+side_closed(
+    struct mux_session *s, uint32_t error, const char *reason, void *arg)
+{
+}
+
+/* A socket local: the stream's end in *local, the test's in the return
+ * value (-1 on failure). */
+static int
+local_pair(struct event_base *base, struct bufferevent **local)
+{
+	int fds[2];
+
+	*local = NULL;
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, fds) < 0)
+		return -1;
+	evutil_make_socket_nonblocking(fds[0]);
+	evutil_make_socket_nonblocking(fds[1]);
+	*local = bufferevent_socket_new(base, fds[0], BEV_OPT_CLOSE_ON_FREE);
+	if (*local == NULL) {
+		close(fds[0]);
+		close(fds[1]);
+		return -1;
+	}
+	return fds[1];
+}
+
+static struct event_base *open_base;
+
+static void
+side_open(struct mux_session *s, struct mux_stream *st,
+    const struct frame_addr *dst, void *arg)
+{
+	struct side *sd = arg;
+	struct bufferevent *local;
+
+	sd->app = local_pair(open_base, &local);
+	if (sd->app < 0 || mux_stream_accept(st, local) < 0) {
+		mux_stream_reject(st, WIRE_ERR_INTERNAL, "test");
+		return;
+	}
+	sd->st = st;
+}
+
+static void
+side_open_result(
+    struct mux_stream *st, uint32_t error, const char *msg, void *arg)
+{
+	((struct side *)arg)->opened = error == WIRE_OK;
+}
+
+static bool
+sides_ready(void *arg)
+{
+	struct side *sd = arg;
+
+	return sd[0].ready && sd[1].ready;
+}
+
+static bool
+stream_open(void *arg)
+{
+	struct side *sd = arg;
+
+	return sd[0].opened && sd[1].st != NULL;
+}
+
+/* TLS records the server received after the handshake: full ones (16 KiB
+ * of plaintext) and shorter ones. */
+static unsigned rec_full, rec_short;
+
+static void
+count_record(int write_p, int version, int content_type, const void *buf,
+    size_t len, SSL *ssl, void *arg)
+{
+	const uint8_t *h = buf;
+	size_t rlen;
+
+	if (write_p || content_type != SSL3_RT_HEADER || len < 5 ||
+	    h[0] != SSL3_RT_APPLICATION_DATA)
+		return;
+	/* TLS 1.3: plaintext, its content type byte and a 16-byte tag. */
+	rlen = (size_t)h[3] << 8 | h[4];
+	if (rlen == TLSOUT_RECORD_MAX + 17)
+		rec_full++;
+	else
+		rec_short++;
+}
+
+static void
+test_mux_full_records(void)
+{
+	static uint8_t buf[65536];
+	const size_t total = 16u << 20;
+	struct side sd[2] = {{.app = -1}, {.app = -1}};
+	struct mux_callbacks cbs = {.on_ready = side_ready,
+	    .on_closed = side_closed,
+	    .on_open = side_open};
+	struct frame_addr dst = {.type = WIRE_ADDR_IPV4, .port = 80};
+	struct mux_config ccfg, scfg;
+	struct bufferevent *local;
+	struct pair p;
+	size_t sent = 0, got = 0;
+	bool bad = false;
+	time_t deadline;
+
+	pair_start(&p);
+	open_base = p.base;
+	mux_config_init(&ccfg, WIRE_ROLE_CLIENT);
+	mux_config_init(&scfg, WIRE_ROLE_SERVER);
+	CU_ASSERT_EQUAL_FATAL(
+	    mux_session_new(p.base, p.cli.bev, &ccfg, &cbs, &sd[0], &sd[0].s),
+	    0);
+	p.cli.bev = NULL; /* the session owns it */
+	CU_ASSERT_EQUAL_FATAL(
+	    mux_session_new(p.base, p.srv.bev, &scfg, &cbs, &sd[1], &sd[1].s),
+	    0);
+	SSL_set_msg_callback(
+	    bufferevent_openssl_get_ssl(p.srv.bev), count_record);
+	p.srv.bev = NULL;
+	CU_ASSERT_EQUAL(mux_session_start(sd[0].s), 0);
+	CU_ASSERT_EQUAL(mux_session_start(sd[1].s), 0);
+	CU_ASSERT_TRUE_FATAL(
+	    evtest_run_until(p.base, sides_ready, sd, DEADLINE_SEC));
+	sd[0].app = local_pair(p.base, &local);
+	CU_ASSERT_FATAL(sd[0].app >= 0);
+	CU_ASSERT_EQUAL_FATAL(mux_stream_open(sd[0].s, &dst, local,
+	                          side_open_result, &sd[0], NULL),
+	    0);
+	CU_ASSERT_TRUE_FATAL(
+	    evtest_run_until(p.base, stream_open, sd, DEADLINE_SEC));
+
+	/* The application keeps its socket full; the stream reads it in
+	 * large pieces. Each DATA frame, header included, must fill whole
+	 * records: a 64 KiB payload with its 12-byte header made four full
+	 * records and one of 12 bytes per read. */
+	rec_full = rec_short = 0;
+	deadline = time(NULL) + DEADLINE_SEC;
+	while (got < total && time(NULL) < deadline) {
+		ssize_t n;
+
+		while (sent < total) {
+			size_t k = total - sent < sizeof(buf) ? total - sent
+			                                      : sizeof(buf);
+
+			for (size_t i = 0; i < k; i++)
+				buf[i] = pattern(sent + i);
+			n = send(sd[0].app, buf, k, MSG_DONTWAIT);
+			if (n <= 0)
+				break;
+			sent += (size_t)n;
+		}
+		event_base_loop(p.base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+		while (
+		    (n = recv(sd[1].app, buf, sizeof(buf), MSG_DONTWAIT)) > 0) {
+			for (ssize_t i = 0; i < n; i++)
+				if (buf[i] != pattern(got + (size_t)i))
+					bad = true;
+			got += (size_t)n;
+		}
+	}
+	CU_ASSERT_EQUAL(got, total);
+	CU_ASSERT_FALSE(bad);
+	/* The last piece may be short, and a read that found less than a
+	 * frame's worth; not one in ten. */
+	CU_ASSERT(rec_full >= total / TLSOUT_RECORD_MAX * 9 / 10);
+	CU_ASSERT(rec_short * 10 <= rec_full);
+	if (rec_short * 10 > rec_full)
+		fprintf(stderr, "records: %u full, %u short\n", rec_full,
+		    rec_short);
+
+	mux_session_free(sd[0].s);
+	mux_session_free(sd[1].s);
+	close(sd[0].app);
+	if (sd[1].app >= 0)
+		close(sd[1].app);
+	pair_end(&p);
+}
+
 static const struct cunit_test tests[] = {
     {"non-TLS bufferevents are left alone", test_not_tls},
     {"early frames wait for the handshake; small appends arrive whole",
@@ -330,6 +530,7 @@ static const struct cunit_test tests[] = {
     {"a full socket holds the rest; a late reader gets 8 MiB exact",
         test_bulk_backpressure},
     {"a vanished peer ends the connection", test_peer_gone},
+    {"a mux's bulk stream travels in full records", test_mux_full_records},
 };
 
 int
