@@ -673,6 +673,19 @@ tlsconf_ctx_new(bool server, const char *dir, const char *server_name,
 		    tlsconf_ossl_reason(reason, sizeof(reason)));
 		goto out;
 	}
+	/* AES-128-GCM first, as Go's crypto/tls and BoringSSL order them:
+	 * OpenSSL's default order starts with AES-256-GCM, about 13% more
+	 * CPU per byte with AES-NI (openssl speed, 16 KiB blocks: 5.5
+	 * against 6.3 GB/s on the bench machine), and the cipher is a fifth
+	 * of each daemon's time during a bulk stream. Both are 128-bit-secure
+	 * or better AEADs; ChaCha20-Poly1305 stays for peers preferring it.
+	 * The client's order decides (no server preference). */
+	if (!SSL_CTX_set_ciphersuites(ctx, TLSCONF_CIPHERSUITES)) {
+		r = -EIO;
+		errbuf_set(err, errlen, "cannot set the TLS 1.3 ciphers: %s",
+		    tlsconf_ossl_reason(reason, sizeof(reason)));
+		goto out;
+	}
 	/* TLS 1.3 has neither renegotiation nor compression; say so anyway
 	 * so a future version range cannot bring them back. */
 	SSL_CTX_set_options(ctx,

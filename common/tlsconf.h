@@ -28,6 +28,12 @@
 /* The name the client expects in the server certificate by default. */
 #define TLSCONF_DEFAULT_SERVER_NAME "telepod-server"
 
+/* The TLS 1.3 cipher suites both contexts offer, in order (the client's
+ * order decides): AES-128-GCM first, see tlsconf_ctx_new. */
+#define TLSCONF_CIPHERSUITES                                                   \
+	"TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256:"                 \
+	"TLS_AES_256_GCM_SHA384"
+
 /* Longest sentence tlsconf_describe_error() writes; size buffers with it. */
 #define TLSCONF_ERROR_MAX 512
 

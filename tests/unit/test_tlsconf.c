@@ -542,6 +542,13 @@ test_handshake_ok(void)
 	CU_ASSERT_STRING_EQUAL(c.cli.peer, CERTS_SERVER_NAME);
 	ssl = bufferevent_openssl_get_ssl(c.cli.bev);
 	CU_ASSERT_EQUAL(SSL_version(ssl), TLS1_3_VERSION);
+	/* The cheapest AEAD with AES instructions, not OpenSSL's default
+	 * first choice (AES-256-GCM). */
+	CU_ASSERT_STRING_EQUAL(SSL_CIPHER_get_name(SSL_get_current_cipher(ssl)),
+	    "TLS_AES_128_GCM_SHA256");
+	CU_ASSERT_STRING_EQUAL(SSL_CIPHER_get_name(SSL_get_current_cipher(
+	                           bufferevent_openssl_get_ssl(c.srv.bev))),
+	    "TLS_AES_128_GCM_SHA256");
 	CU_ASSERT_EQUAL(getsockopt(bufferevent_getfd(c.cli.bev), IPPROTO_TCP,
 	                    TCP_NODELAY, &nodelay, &optlen),
 	    0);
