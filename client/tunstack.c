@@ -782,7 +782,7 @@ ts_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 	struct tunstack *ts = arg;
 	uint8_t addr[16];
 	uint16_t port;
-	int family = sa->sa_family, one = 1, r;
+	int family = sa->sa_family, r;
 	struct nat_entry *e;
 	struct ts_flow *f;
 	struct bufferevent *bev;
@@ -811,7 +811,7 @@ ts_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 		ts_abort_fd(fd);
 		return;
 	}
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	/* TCP_NODELAY came with the socket from the listener (ts_listen). */
 	bev = bufferevent_socket_new(ts->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (!bev) {
 		ts_abort_fd(fd);
@@ -859,7 +859,7 @@ ts_listen(struct tunstack *ts, const struct cidr *addr, uint16_t port,
 	struct sockaddr_storage ss;
 	socklen_t sl;
 	char a[CIDR_STR_MAX];
-	int r;
+	int r, one = 1;
 
 	memset(&ss, 0, sizeof(ss));
 	if (addr->family == AF_INET) {
@@ -888,6 +888,16 @@ ts_listen(struct tunstack *ts, const struct cidr *addr, uint16_t port,
 		return r;
 	}
 	evconnlistener_set_error_cb(*ret, ts_accept_error_cb);
+	/* Every relayed socket has TCP_NODELAY (docs/performance.md); Linux
+	 * copies it from the listener to each accepted socket, which saves a
+	 * setsockopt per connection. */
+	if (setsockopt(evconnlistener_get_fd(*ret), IPPROTO_TCP, TCP_NODELAY,
+	        &one, sizeof(one)) < 0) {
+		r = -errno;
+		snprintf(err, errlen, "TCP_NODELAY on the TUN listener: %s",
+		    strerror(-r));
+		return r;
+	}
 	sl = sizeof(ss);
 	if (getsockname(
 	        evconnlistener_get_fd(*ret), (struct sockaddr *)&ss, &sl) < 0) {

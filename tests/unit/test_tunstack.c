@@ -20,6 +20,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -639,6 +640,35 @@ accepted(struct world *w)
 	return st.accepted == 1;
 }
 
+/* TCP_NODELAY of this process's socket at the other end of fd's
+ * connection (the one the stack accepted), or -1. */
+static int
+nodelay_of_peer(int fd)
+{
+	struct sockaddr_in me, peer;
+	socklen_t l;
+
+	l = sizeof(me);
+	if (getsockname(fd, (struct sockaddr *)&me, &l) < 0)
+		return -1;
+	for (int i = 3; i < 1024; i++) {
+		int v = 0;
+		socklen_t vl = sizeof(v);
+
+		l = sizeof(peer);
+		if (i == fd ||
+		    getpeername(i, (struct sockaddr *)&peer, &l) < 0 ||
+		    peer.sin_family != AF_INET ||
+		    peer.sin_port != me.sin_port ||
+		    peer.sin_addr.s_addr != me.sin_addr.s_addr)
+			continue;
+		if (getsockopt(i, IPPROTO_TCP, TCP_NODELAY, &v, &vl) < 0)
+			return -1;
+		return v;
+	}
+	return -1;
+}
+
 static void
 test_flow(void)
 {
@@ -728,6 +758,8 @@ test_flow(void)
 	memset(got, 0, sizeof(got));
 	CU_ASSERT_EQUAL(recv(fd, got, sizeof(got), MSG_DONTWAIT), 5);
 	CU_ASSERT_STRING_EQUAL(got, "hello");
+	/* The stack's end of the connection relays without Nagle. */
+	CU_ASSERT_EQUAL(nodelay_of_peer(fd), 1);
 	/* One flow; two segments each way went through the table. */
 	tunstack_get_stats(w.ts, &st);
 	CU_ASSERT_EQUAL(st.opened, 1);
