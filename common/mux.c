@@ -1003,6 +1003,15 @@ mux_local_eof(struct mux_stream *st)
 		mux_stream_pump(st, SIZE_MAX);
 }
 
+/* Whether all that is left to read from fd is its EOF. */
+static bool
+mux_local_at_eof(evutil_socket_t fd)
+{
+	char c;
+
+	return recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
+
 /* Reads of locals that are not sockets (bufferevent pairs, filters). */
 static void
 mux_local_read_cb(struct bufferevent *bev, void *arg)
@@ -1036,7 +1045,6 @@ mux_local_sock_read_cb(evutil_socket_t fd, short what, void *arg)
 	ssize_t n = -1;
 	int err = ENOMEM;
 
-	(void)what;
 	mux_enter(s);
 	/* Reading starts only once the stream is open (mux_stream_pump). */
 	if (st->state != MUX_ST_OPEN)
@@ -1068,7 +1076,14 @@ mux_local_sock_read_cb(evutil_socket_t fd, short what, void *arg)
 			evbuffer_drain(in, head);
 	}
 	evbuffer_freeze(in, 0);
-	if (n > 0) {
+	if (n > 0 && (what & EV_CLOSED) && (size_t)n < want &&
+	    mux_local_at_eof(fd)) {
+		/* The application's FIN came with its last data (epoll said
+		 * EPOLLRDHUP): end now rather than after another wake-up, so
+		 * DATA and FIN leave in one flush and the far side writes
+		 * them as one segment (mux_local_write_more). */
+		mux_local_eof(st);
+	} else if (n > 0) {
 		if (!(st->flags & MUX_F_QUEUED))
 			mux_stream_pump(st, SIZE_MAX);
 	} else if (n == 0) {
@@ -1125,8 +1140,9 @@ mux_stream_bind(struct mux_stream *st, struct bufferevent *local)
 	st->local = local;
 	/* Without the event (out of memory) the bufferevent reads. */
 	if (fd >= 0)
-		st->rd_ev = event_new(s->base, fd, EV_READ | EV_PERSIST,
-		    mux_local_sock_read_cb, st);
+		st->rd_ev =
+		    event_new(s->base, fd, EV_READ | EV_CLOSED | EV_PERSIST,
+		        mux_local_sock_read_cb, st);
 	st->out_pending =
 	    (uint32_t)evbuffer_get_length(bufferevent_get_output(local));
 	bufferevent_setcb(local, mux_local_read_cb, mux_local_write_cb,
@@ -1198,6 +1214,61 @@ mux_frame_stream(struct mux_session *s, uint32_t id, const char *what)
 	return NULL;
 }
 
+/* Whether the frame after the len bytes of DATA payload at the start of
+ * in is the same stream's FIN (already received whole: it is a header). */
+static bool
+mux_fin_follows(const struct mux_stream *st, struct evbuffer *in, size_t len)
+{
+	uint8_t hb[WIRE_HEADER_LEN];
+	struct frame_header h;
+	struct evbuffer_ptr pos;
+	uint32_t err;
+
+	if (evbuffer_get_length(in) < len + WIRE_HEADER_LEN ||
+	    evbuffer_ptr_set(in, &pos, len, EVBUFFER_PTR_SET) < 0 ||
+	    evbuffer_copyout_from(in, &pos, hb, sizeof(hb)) !=
+	        (ev_ssize_t)sizeof(hb) ||
+	    frame_decode_header(hb, sizeof(hb), &h, &err) < 0)
+		return false;
+	return h.type == WIRE_FIN && h.stream_id == st->id && h.length == 0;
+}
+
+/*
+ * The last DATA before a FIN: sent with MSG_MORE, so the kernel holds the
+ * segment and the shutdown() that delivers the FIN right after puts the
+ * FIN on it (one segment instead of two: on the TUN path, a packet fewer
+ * through the device twice, and the application wakes once). Returns the
+ * bytes written (drained from in).
+ */
+static size_t
+mux_local_write_more(evutil_socket_t fd, struct evbuffer *in, size_t len)
+{
+	struct evbuffer_iovec v[8];
+	struct iovec iov[8];
+	struct msghdr msg;
+	int nv = evbuffer_peek(in, (ev_ssize_t)len, NULL, v, 8);
+	size_t want = 0;
+	ssize_t n;
+
+	if (nv <= 0)
+		return 0;
+	if (nv > 8)
+		nv = 8;
+	for (int i = 0; i < nv; i++) {
+		iov[i].iov_base = v[i].iov_base;
+		iov[i].iov_len = mux_min(v[i].iov_len, len - want);
+		want += iov[i].iov_len;
+	}
+	memset(&msg, 0, sizeof(msg));
+	msg.msg_iov = iov;
+	msg.msg_iovlen = (size_t)nv;
+	n = sendmsg(fd, &msg, MSG_MORE | MSG_DONTWAIT | MSG_NOSIGNAL);
+	if (n <= 0)
+		return 0;
+	evbuffer_drain(in, (size_t)n);
+	return (size_t)n;
+}
+
 /*
  * Writes up to len bytes of in straight to a socket local whose output is
  * empty, the common case: handing them to the bufferevent would cost an
@@ -1216,6 +1287,8 @@ mux_local_write_direct(struct mux_stream *st, struct evbuffer *in, size_t len)
 	    evbuffer_get_length(bufferevent_get_output(st->local)) > 0 ||
 	    !(bufferevent_get_enabled(st->local) & EV_WRITE))
 		return 0;
+	if (mux_fin_follows(st, in, len))
+		return mux_local_write_more(fd, in, len);
 	n = evbuffer_write_atmost(in, fd, (ev_ssize_t)len);
 	return n > 0 ? (size_t)n : 0;
 }

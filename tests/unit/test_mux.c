@@ -7,6 +7,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <linux/tcp.h> /* struct tcp_info with tcpi_segs_in */
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -1269,11 +1270,25 @@ open_socket_apps(struct world *w, int *ret_fd, struct app **ret_peer)
 	return ca;
 }
 
+/* Segments fd received so far (TCP_INFO). */
+static uint32_t
+segs_in(int fd)
+{
+	struct tcp_info ti;
+	socklen_t l = sizeof(ti);
+
+	memset(&ti, 0, sizeof(ti));
+	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &l) < 0)
+		return 0;
+	return ti.tcpi_segs_in;
+}
+
 static void
 test_reset_socket(void)
 {
 	struct world w;
 	struct app *ca, *sa;
+	uint32_t segs;
 	int fd_app, r;
 	struct linger lg = {1, 0};
 	char buf[16];
@@ -1302,6 +1317,7 @@ test_reset_socket(void)
 	/* Peer FIN shuts down the socket's write side: the application
 	 * reads EOF and can still send. */
 	ca = open_socket_apps(&w, &fd_app, &sa);
+	segs = segs_in(fd_app);
 	sa->to_send = 3;
 	sa->send_eof = true;
 	app_fill(sa);
@@ -1310,6 +1326,8 @@ test_reset_socket(void)
 	CU_ASSERT_EQUAL(r, 3);
 	r = (int)recv(fd_app, buf, sizeof(buf), 0);
 	CU_ASSERT_EQUAL(r, 0);
+	/* DATA and FIN that came together leave in one segment. */
+	CU_ASSERT_EQUAL(segs_in(fd_app) - segs, 1);
 	CU_ASSERT_EQUAL(send(fd_app, "hello", 5, 0), 5);
 	shutdown(fd_app, SHUT_WR);
 	CU_ASSERT_TRUE(run_until(&w, cond_app_closed, sa, WAIT_MS));
