@@ -1288,6 +1288,7 @@ test_reset_socket(void)
 {
 	struct world w;
 	struct app *ca, *sa;
+	struct mux_stats before, after;
 	uint32_t segs;
 	int fd_app, r;
 	struct linger lg = {1, 0};
@@ -1328,8 +1329,15 @@ test_reset_socket(void)
 	CU_ASSERT_EQUAL(r, 0);
 	/* DATA and FIN that came together leave in one segment. */
 	CU_ASSERT_EQUAL(segs_in(fd_app) - segs, 1);
+	/* The application's last data and FIN, both in the socket before
+	 * the mux looks (loopback TCP delivers at once), are framed in the
+	 * same wake-up (EPOLLRDHUP), not the FIN one turn later. */
+	mux_session_stats(w.a.s, &before);
 	CU_ASSERT_EQUAL(send(fd_app, "hello", 5, 0), 5);
 	shutdown(fd_app, SHUT_WR);
+	event_base_loop(w.base, EVLOOP_ONCE);
+	mux_session_stats(w.a.s, &after);
+	CU_ASSERT_EQUAL(after.frames_out - before.frames_out, 2);
 	CU_ASSERT_TRUE(run_until(&w, cond_app_closed, sa, WAIT_MS));
 	CU_ASSERT_EQUAL(sa->received, 5);
 	CU_ASSERT_EQUAL(sa->closed_err, 0);
