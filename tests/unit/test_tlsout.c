@@ -331,6 +331,7 @@ test_peer_gone(void)
 /* ---- a mux session over the carrier ---- */
 
 struct side {
+	struct event_base *base;
 	struct mux_session *s;
 	bool ready;
 	struct mux_stream *st; /* the server's accepted stream */
@@ -371,8 +372,6 @@ local_pair(struct event_base *base, struct bufferevent **local)
 	return fds[1];
 }
 
-static struct event_base *open_base;
-
 static void
 side_open(struct mux_session *s, struct mux_stream *st,
     const struct frame_addr *dst, void *arg)
@@ -380,7 +379,7 @@ side_open(struct mux_session *s, struct mux_stream *st,
 	struct side *sd = arg;
 	struct bufferevent *local;
 
-	sd->app = local_pair(open_base, &local);
+	sd->app = local_pair(sd->base, &local);
 	if (sd->app < 0 || mux_stream_accept(st, local) < 0) {
 		mux_stream_reject(st, WIRE_ERR_INTERNAL, "test");
 		return;
@@ -451,7 +450,7 @@ test_mux_full_records(void)
 	time_t deadline;
 
 	pair_start(&p);
-	open_base = p.base;
+	sd[0].base = sd[1].base = p.base;
 	mux_config_init(&ccfg, WIRE_ROLE_CLIENT);
 	mux_config_init(&scfg, WIRE_ROLE_SERVER);
 	CU_ASSERT_EQUAL_FATAL(
