@@ -6,10 +6,10 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
-#include <time.h>
 
 #include <event2/event.h>
 
+#include "common/monotime.h"
 uint32_t
 evloop_next_budget(uint32_t budget_us, uint64_t slept_us, uint32_t max_us)
 {
@@ -22,15 +22,6 @@ evloop_next_budget(uint32_t budget_us, uint64_t slept_us, uint32_t max_us)
 	else
 		budget_us = max_us;
 	return budget_us < max_us ? budget_us : max_us;
-}
-
-static uint64_t
-evloop_now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
 static bool
@@ -50,7 +41,7 @@ evloop_run(struct event_base *base, uint32_t max_poll_us)
 		return event_base_dispatch(base);
 	for (;;) {
 		/* Sleep until something happens, and handle it. */
-		t0 = evloop_now_us();
+		t0 = monotime_us();
 		r = event_base_loop(base, EVLOOP_ONCE);
 		if (r != 0 || evloop_stopped(base))
 			return r;
@@ -58,7 +49,7 @@ evloop_run(struct event_base *base, uint32_t max_poll_us)
 		 * what woke us included (libevent does not say when the wait
 		 * ended): a turn of more than the maximum's work also ends
 		 * polling, which a loop that busy would not need. */
-		t = evloop_now_us();
+		t = monotime_us();
 		budget = evloop_next_budget(budget, t - t0, max_poll_us);
 		/* Then poll for up to the budget before sleeping again. */
 		t0 = t;
@@ -66,7 +57,7 @@ evloop_run(struct event_base *base, uint32_t max_poll_us)
 			r = event_base_loop(base, EVLOOP_NONBLOCK);
 			if (r != 0 || evloop_stopped(base))
 				return r;
-			t = evloop_now_us();
+			t = monotime_us();
 		}
 	}
 }

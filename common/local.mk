@@ -11,6 +11,7 @@ common_libcommon_a_SOURCES = \
 	common/tlsconf.h common/tlsconf.c \
 	common/tlsout.h common/tlsout.c \
 	common/evloop.h common/evloop.c \
+	common/monotime.h common/monotime.c \
 	common/certs.h common/certs.c
 
 # Link line for programs using common/ and proto/.

@@ -33,7 +33,6 @@
 #include <sys/queue.h>
 #include <sys/socket.h>
 #include <sys/types.h>
-#include <time.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -41,6 +40,7 @@
 #include <openssl/crypto.h>
 
 #include "common/log.h"
+#include "common/monotime.h"
 #include "common/mux.h"
 #include "common/tlsout.h"
 
@@ -213,21 +213,6 @@ struct mux_session {
 /*
  * Small helpers.
  */
-
-static uint64_t
-mux_now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-static uint64_t
-mux_now_ms(void)
-{
-	return mux_now_us() / 1000u;
-}
 
 static size_t
 mux_min(size_t a, size_t b)
@@ -1718,7 +1703,7 @@ mux_dispatch(struct mux_session *s, const struct frame *f)
 		break;
 	case WIRE_PONG:
 		if (s->ping_outstanding && f->u.ping.opaque == s->ping_opaque) {
-			uint64_t rtt = mux_now_us() - s->ping_opaque;
+			uint64_t rtt = monotime_us() - s->ping_opaque;
 
 			s->stats.rtt_us =
 			    rtt > UINT32_MAX ? UINT32_MAX : (uint32_t)rtt;
@@ -1861,7 +1846,7 @@ mux_carrier_read_cb(struct bufferevent *bev, void *arg)
 	struct mux_session *s = arg;
 
 	mux_enter(s);
-	s->last_rx_ms = mux_now_ms();
+	s->last_rx_ms = monotime_ms();
 	if (s->state >= MUX_S_CLOSING) {
 		/* Decided to close: whatever the peer still sends is
 		 * dropped (reading stays on so a pair peer can take our
@@ -1972,7 +1957,7 @@ static void
 mux_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct mux_session *s = arg;
-	uint64_t now = mux_now_ms(), next_ping, dead_at;
+	uint64_t now = monotime_ms(), next_ping, dead_at;
 
 	mux_enter(s);
 	if (s->state == MUX_S_CLOSING) {
@@ -1991,7 +1976,7 @@ mux_timer_cb(evutil_socket_t fd, short what, void *arg)
 	/* Nothing but HELLO goes out before the peer's HELLO is accepted;
 	 * until then only the dead-peer deadline runs. */
 	if (s->state == MUX_S_READY && now >= s->last_ping_ms + s->ping_ms) {
-		s->ping_opaque = mux_now_us();
+		s->ping_opaque = monotime_us();
 		s->ping_outstanding = true;
 		s->last_ping_ms = now;
 		mux_send_ping(s, WIRE_PING, s->ping_opaque);
@@ -2175,7 +2160,7 @@ mux_session_start(struct mux_session *s)
 	mux_send_raw(s, s->hello, s->hello_len);
 	free(s->hello);
 	s->hello = NULL;
-	s->last_rx_ms = s->last_ping_ms = mux_now_ms();
+	s->last_rx_ms = s->last_ping_ms = monotime_ms();
 	mux_arm_timer(s, s->ping_ms < s->dead_ms ? s->ping_ms : s->dead_ms);
 	bufferevent_enable(s->carrier, EV_READ | EV_WRITE);
 	if (s->log_events)

@@ -17,12 +17,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
 
 #include "common/log.h"
+#include "common/monotime.h"
 #include "proto/wire.h"
 
 struct dial {
@@ -38,15 +38,6 @@ struct dial {
 	dial_cb cb;
 	void *arg;
 };
-
-static uint64_t
-dial_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 uint32_t
 dial_wire_error(int sys_err)
@@ -181,7 +172,7 @@ dial_try_next(struct dial *d)
 		socklen_t slen = ss->ss_family == AF_INET
 		                     ? sizeof(struct sockaddr_in)
 		                     : sizeof(struct sockaddr_in6);
-		uint64_t now = dial_now_ms(), share;
+		uint64_t now = monotime_ms(), share;
 		struct timeval tv;
 		int one = 1, fd, r;
 
@@ -280,7 +271,7 @@ dial_start(struct event_base *base, const struct sockaddr_storage *addrs,
 	memcpy(d->addrs, addrs, n * sizeof(*addrs));
 	d->n = n;
 	d->fd = -1;
-	d->deadline = dial_now_ms() + timeout_ms;
+	d->deadline = monotime_ms() + timeout_ms;
 	d->cb = cb;
 	d->arg = arg;
 	dial_try_next(d);

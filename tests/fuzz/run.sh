@@ -32,7 +32,7 @@ fuzz_ctl     | client/ctl.c common/log.c | libevent libcjson
 fuzz_pkt     | client/pkt.c |
 fuzz_kubeconfig | common/kubeconfig.c common/kubeexec.c common/kube.c common/log.c common/errbuf.c | yaml-0.1 libcjson libcurl libcrypto
 fuzz_ws      | common/ws.c common/log.c | libevent libevent_openssl libssl libcrypto
-fuzz_mux     | common/mux.c common/tlsout.c common/log.c proto/frame.c proto/wire.c | libevent libevent_openssl libssl libcrypto
+fuzz_mux     | common/mux.c common/monotime.c common/tlsout.c common/log.c proto/frame.c proto/wire.c | libevent libevent_openssl libssl libcrypto
 '
 
 CC=${FUZZ_CC:-clang}

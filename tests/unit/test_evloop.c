@@ -22,6 +22,7 @@
 #include <event2/event.h>
 
 #include "common/evloop.h"
+#include "common/monotime.h"
 #include "tests/unit/cunit_main.h"
 
 static void
@@ -204,15 +205,6 @@ struct burst {
 	int got;
 };
 
-static uint64_t
-now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
 /* Writes BURST_EVENTS bytes, each after the previous one was read (so
  * each is an event of its own) and BURST_GAP_US of sleep. It only ever
  * sleeps, never spins: its timer wakes it as a peer's segment would, so
@@ -223,12 +215,12 @@ burst_writer(void *arg)
 {
 	struct burst *b = arg;
 	struct timespec gap = {0, BURST_GAP_US * 1000};
-	uint64_t deadline = now_us() + 10u * 1000000u;
+	uint64_t deadline = monotime_us() + 10u * 1000000u;
 
 	prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
-	for (int i = 0; i < BURST_EVENTS && now_us() < deadline; i++) {
+	for (int i = 0; i < BURST_EVENTS && monotime_us() < deadline; i++) {
 		while (__atomic_load_n(&b->got, __ATOMIC_ACQUIRE) < i &&
-		       now_us() < deadline)
+		       monotime_us() < deadline)
 			nanosleep(&gap, NULL);
 		nanosleep(&gap, NULL);
 		if (write(b->wfd, "x", 1) != 1)

@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -22,6 +21,7 @@
 #include <event2/event.h>
 
 #include "common/log.h"
+#include "common/monotime.h"
 #include "common/mux.h"
 #include "proto/frame.h"
 #include "tests/unit/cunit_main.h"
@@ -107,15 +107,6 @@ struct world {
 	int n_apps;
 };
 
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 static uint8_t
 pat(uint64_t i, uint8_t seed)
 {
@@ -131,10 +122,10 @@ ticker_cb(evutil_socket_t fd, short what, void *arg)
 static bool
 run_until(struct world *w, bool (*cond)(void *), void *arg, int timeout_ms)
 {
-	uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
+	uint64_t deadline = monotime_ms() + (uint64_t)timeout_ms;
 
 	while (!cond(arg)) {
-		if (now_ms() > deadline)
+		if (monotime_ms() > deadline)
 			return cond(arg);
 		event_base_loop(w->base, EVLOOP_ONCE);
 	}
@@ -145,9 +136,9 @@ run_until(struct world *w, bool (*cond)(void *), void *arg, int timeout_ms)
 static void
 run_for(struct world *w, int ms)
 {
-	uint64_t deadline = now_ms() + (uint64_t)ms;
+	uint64_t deadline = monotime_ms() + (uint64_t)ms;
 
-	while (now_ms() < deadline)
+	while (monotime_ms() < deadline)
 		event_base_loop(w->base, EVLOOP_ONCE);
 }
 
@@ -1475,10 +1466,10 @@ test_dead_peer(void)
 	raw_send_hello(&w.raw, WIRE_ROLE_SERVER);
 	CU_ASSERT_EQUAL(mux_session_start(sd->s), 0);
 	CU_ASSERT_FATAL(run_until(&w, cond_side_ready, sd, WAIT_MS));
-	t0 = now_ms();
+	t0 = monotime_ms();
 	/* The raw peer never answers the PINGs. */
 	CU_ASSERT_TRUE(run_until(&w, cond_side_closed, sd, WAIT_MS));
-	dt = now_ms() - t0;
+	dt = monotime_ms() - t0;
 	CU_ASSERT_EQUAL(sd->close_err, WIRE_ERR_TIMEOUT);
 	CU_ASSERT(dt >= 100 && dt < 2000);
 	CU_ASSERT(raw_find(&w.raw, WIRE_PING, 0) >= 0);
@@ -2073,9 +2064,9 @@ open_detached(struct world *w, struct app *app)
 static bool
 run_until_bytes_in(struct world *w, struct mux_stream *st, uint64_t want)
 {
-	uint64_t deadline = now_ms() + WAIT_MS, in = 0, out = 0;
+	uint64_t deadline = monotime_ms() + WAIT_MS, in = 0, out = 0;
 
-	while (now_ms() < deadline) {
+	while (monotime_ms() < deadline) {
 		mux_stream_bytes(st, &in, &out);
 		if (in >= want)
 			break;
@@ -2260,10 +2251,10 @@ socket_push(struct app *app, int fd, uint8_t seed)
 static bool
 run_until_fd_bytes(struct world *w, int fd, size_t want, size_t *got)
 {
-	uint64_t deadline = now_ms() + WAIT_MS;
+	uint64_t deadline = monotime_ms() + WAIT_MS;
 	char buf[256];
 
-	while (*got < want && now_ms() < deadline) {
+	while (*got < want && monotime_ms() < deadline) {
 		ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
 
 		if (n > 0) {
@@ -2304,8 +2295,8 @@ test_socket_local_shortcuts(void)
 	mux_stream_read_soon(ca->st);
 	mux_stream_read_soon(NULL);
 	ca->to_send = 300000;
-	deadline = now_ms() + WAIT_MS;
-	while (ca->sent < ca->to_send && now_ms() < deadline) {
+	deadline = monotime_ms() + WAIT_MS;
+	while (ca->sent < ca->to_send && monotime_ms() < deadline) {
 		socket_push(ca, fd_app, seed_a(id));
 		mux_stream_read_soon(ca->st);
 		mux_stream_read_soon(ca->st);
@@ -2335,8 +2326,8 @@ test_socket_local_large_frames(void)
 	ca = open_socket_apps(&w, &fd_app, &sa);
 	id = mux_stream_id(ca->st);
 	ca->to_send = size;
-	deadline = now_ms() + WAIT_MS;
-	while (ca->sent < size && now_ms() < deadline) {
+	deadline = monotime_ms() + WAIT_MS;
+	while (ca->sent < size && monotime_ms() < deadline) {
 		socket_push(ca, fd_app, seed_a(id));
 		event_base_loop(w.base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
 	}
