@@ -1366,16 +1366,24 @@ cliutil_render_tun(FILE *out, const cJSON *c)
 	const cJSON *skipped =
 	    cJSON_GetObjectItemCaseSensitive(c, "skipped_subnets");
 	const cJSON *dns = cJSON_GetObjectItemCaseSensitive(c, "dns");
+	const cJSON *fast = cJSON_GetObjectItemCaseSensitive(c, "fast_path");
 	const cJSON *s;
 	char name[CLIUTIL_CELL_MAX], mode[64], server[64], why[512];
+	const char *path = "";
 
 	if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(c, "tun")))
 		return;
 	cliutil_cell_str(name, sizeof(name), c, "tun_name");
 	cliutil_cell_str(mode, sizeof(mode), dns, "mode");
 	cliutil_cell_str(server, sizeof(server), dns, "server");
-	fprintf(out, "  tun: %s; cluster DNS via %s (stub on %s)\n", name, mode,
-	    server);
+	/* Absent from daemons older than the fast path. */
+	if (cJSON_IsTrue(fast))
+		path = " (kernel fast path)";
+	else if (cJSON_IsFalse(fast))
+		path = " (no kernel fast path: telepodd carries every packet; "
+		       "see telepodd's log)";
+	fprintf(out, "  tun: %s%s; cluster DNS via %s (stub on %s)\n", name,
+	    path, mode, server);
 	if (!cJSON_IsArray(skipped))
 		return;
 	cJSON_ArrayForEach(s, skipped)

@@ -966,6 +966,7 @@ daemon_new(struct event_base *base, const struct daemon_config *cfg,
 		    .ledger = cfg->ledger,
 		    .state_dir = cfg->state_dir,
 		    .resolver = cfg->resolver,
+		    .no_fast_path = cfg->no_fast_path,
 		};
 
 		r = vpn_new(base, &vcfg, &d->vpn);

@@ -53,6 +53,9 @@ struct daemon_config {
 	struct netstate *ledger;
 	const char *state_dir;
 	enum resolvconf_method resolver;
+	/* No kernel fast path on the TUN device (telepodd --no-fast-path):
+	 * every packet goes through telepodd. */
+	bool no_fast_path;
 };
 
 /*

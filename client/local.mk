@@ -18,7 +18,7 @@ client_libtelepodd_a_SOURCES = \
 	client/netstate.h client/netstate.c \
 	client/vpn.h client/vpn.c
 # What a program linking tun, route or netstate from libtelepodd.a also needs.
-CLIENT_NET_LIBS = $(LIBNL_ROUTE_LIBS) $(LIBNL_LIBS) $(CJSON_LIBS)
+CLIENT_NET_LIBS = $(LIBNL_ROUTE_LIBS) $(LIBNL_LIBS) $(CJSON_LIBS) $(LIBBPF_LIBS)
 
 sbin_PROGRAMS += client/telepodd
 client_telepodd_SOURCES = client/telepodd.c
@@ -55,7 +55,24 @@ client_telepod_LDADD = client/libkconnect.a client/libcli.a client/libctl.a $(KU
 # The TUN packet path (docs/vpn-tcp.md): packet parsing and rewriting.
 client_libtelepodd_a_SOURCES += client/pkt.h client/pkt.c \
 	client/nat.h client/nat.c \
-	client/tunstack.h client/tunstack.c
+	client/tunstack.h client/tunstack.c \
+	client/fastpath.h client/fastpath-linux.c client/fastpath-map.h
+
+# The kernel fast path's classifier (docs/vpn-tcp.md), compiled for the BPF
+# target and built into telepodd as bytes (client/fastpath-obj.h).
+nodist_client_libtelepodd_a_SOURCES = client/fastpath-obj.h
+BUILT_SOURCES += client/fastpath-obj.h
+client/fastpath.bpf.o: $(top_srcdir)/client/fastpath.bpf.c $(top_srcdir)/client/fastpath-map.h
+	$(AM_V_GEN)$(MKDIR_P) client && \
+	$(BPF_CLANG) -O2 -g -target bpf -Wall -Werror -I$(top_srcdir) $(BPF_CPPFLAGS) \
+		-c $(top_srcdir)/client/fastpath.bpf.c -o $@
+client/fastpath-obj.h: client/fastpath.bpf.o
+	$(AM_V_GEN){ echo '/* Generated from client/fastpath.bpf.c by client/local.mk. */'; \
+	echo 'static const unsigned char fastpath_obj[] = {'; \
+	od -An -v -tx1 client/fastpath.bpf.o | sed -e 's/ \([0-9a-f][0-9a-f]\)/0x\1,/g'; \
+	echo '};'; } >$@.tmp && mv $@.tmp $@
+CLEANFILES += client/fastpath.bpf.o client/fastpath-obj.h
+EXTRA_DIST += client/fastpath.bpf.c
 
 # The Kubernetes path of `telepod connect` and `telepod uninstall`
 # (client/kconnect, client/kmanifest), a library for the CLI and tests.

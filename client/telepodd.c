@@ -55,6 +55,7 @@ struct telepodd_opts {
 	const char *state_dir;
 	enum resolvconf_method resolver;
 	uint32_t busy_poll_us;
+	bool no_fast_path;
 	enum log_level level;
 	unsigned debug;
 };
@@ -77,7 +78,7 @@ usage(FILE *f)
 	    "                [--log-level LEVEL] [--debug=CATS] [--pidfile PATH]\n"
 	    "                [--log-file PATH] [--group NAME] [--state-dir DIR]\n"
 	    "                [--resolver auto|file|systemd-resolved]\n"
-	    "                [--busy-poll USECS]\n"
+	    "                [--busy-poll USECS] [--no-fast-path]\n"
 	    "\n"
 	    "The telepod daemon: holds the TLS tunnel sessions to telepod-server\n"
 	    "that `telepod connect` asks for, and a SOCKS5 entry into them.\n"
@@ -102,7 +103,11 @@ usage(FILE *f)
 	    "  --busy-poll USECS after a wake-up, keep polling for events up to\n"
 	    "                    USECS (at most 1000) before sleeping, while events\n"
 	    "                    come that close: lower latency for more CPU\n"
-	    "                    (default %u: never poll)\n",
+	    "                    (default %u: never poll)\n"
+	    "  --no-fast-path    keep the TUN device's kernel fast path (a BPF\n"
+	    "                    classifier that hands established connections'\n"
+	    "                    packets straight back to the kernel) off: every\n"
+	    "                    packet then goes through telepodd (slower)\n",
 	    CTL_DEFAULT_SOCKET, TELEPODD_DEFAULT_SOCKS,
 	    TELEPODD_DEFAULT_STATE_DIR, EVLOOP_DEFAULT_POLL_US);
 }
@@ -122,6 +127,7 @@ parse_opts(int argc, char **argv, struct telepodd_opts *o)
 	    {"state-dir", required_argument, NULL, 'D'},
 	    {"resolver", required_argument, NULL, 'R'},
 	    {"busy-poll", required_argument, NULL, 'B'},
+	    {"no-fast-path", no_argument, NULL, 'F'},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'V'},
 	    {NULL, 0, NULL, 0},
@@ -201,6 +207,9 @@ parse_opts(int argc, char **argv, struct telepodd_opts *o)
 				    optarg, EVLOOP_MAX_POLL_US);
 				return 2;
 			}
+			break;
+		case 'F':
+			o->no_fast_path = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -441,6 +450,7 @@ main(int argc, char **argv)
 	cfg.ledger = t.ledger;
 	cfg.state_dir = o.state_dir;
 	cfg.resolver = o.resolver;
+	cfg.no_fast_path = o.no_fast_path;
 	r = daemon_new(t.base, &cfg, &t.daemon, err, sizeof(err));
 	if (r < 0) {
 		report_start(notify, err);

@@ -43,6 +43,7 @@
 #include <event2/listener.h>
 #include <event2/util.h>
 
+#include "client/fastpath.h"
 #include "client/pkt.h"
 #include "client/tun.h"
 #include "client/tunstack.h"
@@ -69,6 +70,7 @@ struct ts_flow {
 	uint8_t *syn;          /* held SYN: vnet header + packet */
 	size_t syn_len;
 	uint8_t seen;
+	bool fast;    /* its translations are in the kernel's fast path */
 	char dst[64]; /* "10.96.0.20:80" for log lines */
 };
 
@@ -86,6 +88,7 @@ struct tunstack {
 	tunstack_route_fn route;
 	void *route_arg;
 	struct nat *nat;
+	struct fastpath *fast; /* NULL: every packet goes through us */
 	struct ts_flows flows;
 	struct event *ev_read;
 	struct event *ev_tick;
@@ -222,6 +225,82 @@ ts_flow_reset_stream(struct ts_flow *f, uint32_t err, const char *why)
 	mux_stream_reset(st, err, why);
 }
 
+/* The application's and the listener's tuple of an entry. */
+static void
+ts_flow_tuples(const struct tunstack *ts, const struct nat_entry *e,
+    struct pkt_tuple *ret_app, struct pkt_tuple *ret_lst)
+{
+	memset(ret_lst, 0, sizeof(*ret_lst));
+	*ret_app = e->orig;
+	ret_lst->family = e->orig.family;
+	memcpy(ret_lst->src, e->fake, 16);
+	ret_lst->sport = e->fake_port;
+	memcpy(ret_lst->dst,
+	    e->orig.family == AF_INET ? ts->laddr4 : ts->laddr6, 16);
+	ret_lst->dport = ts->port;
+}
+
+/* Hands an accepted flow's segments to the kernel's fast path: the
+ * application's tuple becomes the listener-bound one, the listener's
+ * reply tuple the application-bound one (as ts_tcp rewrites them). */
+static void
+ts_flow_fast(struct ts_flow *f)
+{
+	struct tunstack *ts = f->ts;
+	struct pkt_tuple app, lst, rapp, rlst;
+	int r;
+
+	if (!ts->fast)
+		return;
+	ts_flow_tuples(ts, f->e, &app, &lst);
+	/* Replies: from the listener to the fake source, and from the
+	 * cluster address back to the application. */
+	memset(&rlst, 0, sizeof(rlst));
+	rlst.family = lst.family;
+	memcpy(rlst.src, lst.dst, 16);
+	rlst.sport = lst.dport;
+	memcpy(rlst.dst, lst.src, 16);
+	rlst.dport = lst.sport;
+	memset(&rapp, 0, sizeof(rapp));
+	rapp.family = app.family;
+	memcpy(rapp.src, app.dst, 16);
+	rapp.sport = app.dport;
+	memcpy(rapp.dst, app.src, 16);
+	rapp.dport = app.sport;
+	r = fastpath_add(ts->fast, &app, &lst, FASTPATH_DIR_TO_LST);
+	if (r == 0)
+		r = fastpath_add(ts->fast, &rlst, &rapp, FASTPATH_DIR_TO_APP);
+	if (r < 0) {
+		fastpath_del(ts->fast, &app);
+		ts->stats.fast_failed++;
+		ts_warn(&ts->rl_full,
+		    "cannot hand a flow to the kernel fast path: %s; telepodd carries it",
+		    strerror(-r));
+		return;
+	}
+	f->fast = true;
+	ts->stats.fast_flows++;
+}
+
+/* Takes the flow out of the fast path; before its entry is removed. */
+static void
+ts_flow_slow(struct ts_flow *f)
+{
+	struct pkt_tuple app, lst;
+
+	if (!f->fast)
+		return;
+	f->fast = false;
+	ts_flow_tuples(f->ts, f->e, &app, &lst);
+	fastpath_del(f->ts->fast, &app);
+	/* The listener's reply tuple: lst with its ends swapped. */
+	memcpy(app.src, lst.dst, 16);
+	app.sport = lst.dport;
+	memcpy(app.dst, lst.src, 16);
+	app.dport = lst.sport;
+	fastpath_del(f->ts->fast, &app);
+}
+
 /* Frees the flow's own memory (the entry is the table's). */
 static void
 ts_flow_free(struct ts_flow *f)
@@ -238,6 +317,7 @@ ts_flow_remove(struct ts_flow *f, uint32_t err, const char *why)
 	struct tunstack *ts = f->ts;
 
 	ts_flow_reset_stream(f, err, why);
+	ts_flow_slow(f);
 	nat_remove(ts->nat, f->e);
 	ts_flow_free(f);
 }
@@ -291,8 +371,9 @@ ts_stream_event(
 
 	if (ev == MUX_STREAM_WROTE) {
 		/* The kernel has put the local socket's segment on the
-		 * device: read it in this turn, not after an epoll_wait. */
-		if (!f->ts->freeing)
+		 * device: read it in this turn, not after an epoll_wait
+		 * (unless the fast path delivered it already). */
+		if (!f->ts->freeing && !f->fast)
 			event_active(f->ts->ev_read, EV_READ, 1);
 		return;
 	}
@@ -720,6 +801,7 @@ ts_expired(struct nat_entry *e, void *arg)
 
 	if (!f)
 		return;
+	ts_flow_slow(f);
 	switch (e->state) {
 	case NAT_OPENING:
 		log_debug(LOG_CAT_TUN, "tun: %s: no answer to the OPEN in time",
@@ -827,6 +909,7 @@ ts_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 	/* OPEN first: attach may end the stream at once (its CLOSED event
 	 * then moves the flow on). */
 	nat_set_state(ts->nat, e, NAT_OPEN, ts_now_ms());
+	ts_flow_fast(f);
 	r = mux_stream_attach(f->st, bev);
 	if (r < 0) {
 		struct linger l = {.l_onoff = 1, .l_linger = 0};
@@ -930,6 +1013,7 @@ tunstack_config_init(struct tunstack_config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->fd = -1;
 	cfg->vnet_hdr_len = PKT_VNET_HDR_LEN;
+	cfg->fast_path = true;
 	cidr_parse_host(TUN_DEFAULT_ADDR4, &cfg->addr4);
 	nat_config_init(&cfg->nat);
 }
@@ -1012,6 +1096,21 @@ tunstack_new(struct event_base *base, const struct tunstack_config *cfg,
 		if (r < 0)
 			goto fail;
 	}
+	if (ts->cfg.ifindex > 0 && ts->cfg.fast_path) {
+		char why[TUNSTACK_ERROR_MAX];
+
+		r = fastpath_open(ts->cfg.ifindex,
+		    ts->cfg.nat.max_entries ? ts->cfg.nat.max_entries
+		                            : NAT_DEFAULT_MAX_ENTRIES,
+		    &ts->fast, why, sizeof(why));
+		if (r < 0)
+			log_warn(
+			    "tun: no kernel fast path (%s); telepodd carries every packet itself (slower)",
+			    why);
+		else
+			log_debug(
+			    LOG_CAT_TUN, "tun: kernel fast path attached");
+	}
 	if (event_add(ts->ev_read, NULL) < 0) {
 		snprintf(err, errlen, "cannot watch the TUN device");
 		r = -EIO;
@@ -1048,6 +1147,7 @@ tunstack_free(struct tunstack *ts)
 		    f, WIRE_ERR_SHUTDOWN, "the TUN device is closing");
 		ts_flow_free(f);
 	}
+	fastpath_free(ts->fast);
 	nat_free(ts->nat);
 	free(ts->buf);
 	free(ts);
@@ -1062,6 +1162,25 @@ tunstack_port(const struct tunstack *ts)
 void
 tunstack_get_stats(const struct tunstack *ts, struct tunstack_stats *ret)
 {
+	struct fastpath_stats fs;
+
 	*ret = ts->stats;
 	ret->nat_entries = nat_count(ts->nat);
+	ret->fast_path = ts->fast != NULL;
+	if (ts->fast && fastpath_get_stats(ts->fast, &fs) == 0) {
+		ret->fast_to_lst_pkts = fs.pkts[FASTPATH_DIR_TO_LST];
+		ret->fast_to_lst_bytes = fs.bytes[FASTPATH_DIR_TO_LST];
+		ret->fast_to_app_pkts = fs.pkts[FASTPATH_DIR_TO_APP];
+		ret->fast_to_app_bytes = fs.bytes[FASTPATH_DIR_TO_APP];
+	}
+}
+
+int
+tunstack_fast_entries(const struct tunstack *ts, size_t *ret)
+{
+	if (!ts->fast) {
+		*ret = 0;
+		return 0;
+	}
+	return fastpath_count(ts->fast, ret);
 }

@@ -76,6 +76,13 @@ struct tunstack_config {
 	struct nat_config nat;
 	unsigned batch;
 	unsigned max_opening;
+	/* The device's ifindex, for the kernel fast path (client/fastpath);
+	 * 0 = none (every packet goes through the stack). */
+	int ifindex;
+	/* Use the kernel fast path when ifindex is set (the default; off
+	 * with telepodd --no-fast-path). Where the kernel refuses it, a
+	 * warning says so and the stack carries every packet. */
+	bool fast_path;
 };
 
 /* Fills cfg with defaults: no fd (-1), vnet_hdr_len 10, TUN_DEFAULT_ADDR4
@@ -102,6 +109,15 @@ struct tunstack_stats {
 	uint64_t dropped;      /* malformed, fragments, other protocols */
 	uint64_t write_errors; /* failed writes to the device */
 	size_t nat_entries;    /* flows in the table now */
+
+	/* The kernel fast path (client/fastpath). */
+	bool fast_path;            /* attached */
+	uint64_t fast_flows;       /* flows handed to it */
+	uint64_t fast_failed;      /* ... that it could not take (map full) */
+	uint64_t fast_to_lst_pkts; /* segments it rewrote app -> listener */
+	uint64_t fast_to_lst_bytes;
+	uint64_t fast_to_app_pkts; /* ... listener -> app */
+	uint64_t fast_to_app_bytes;
 };
 
 /*
@@ -125,5 +141,9 @@ void tunstack_free(struct tunstack *ts);
 uint16_t tunstack_port(const struct tunstack *ts);
 
 void tunstack_get_stats(const struct tunstack *ts, struct tunstack_stats *ret);
+
+/* The translations in the kernel fast path's map now (two per fast flow;
+ * 0 without the fast path). Walks the map: for tests and diagnostics. */
+int tunstack_fast_entries(const struct tunstack *ts, size_t *ret);
 
 #endif

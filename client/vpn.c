@@ -57,6 +57,7 @@ struct vpn {
 	char *resolv_conf;
 	char *save_path;
 	enum resolvconf_method method;
+	bool no_fast_path;
 	struct vpn_nss nss;
 	size_t n_nss;
 	/* Up while n_nss > 0. */
@@ -224,6 +225,8 @@ vpn_tun_up(struct vpn *v, const char *name, char *err, size_t errlen)
 	scfg.fd = tun_fd(v->dev);
 	scfg.vnet_hdr_len = tun_vnet_hdr_len(v->dev);
 	scfg.addr4 = *tun_addr4(v->dev);
+	scfg.ifindex = tun_ifindex(v->dev);
+	scfg.fast_path = !v->no_fast_path;
 	if (tun_addr6(v->dev)) {
 		scfg.has_addr6 = true;
 		scfg.addr6 = *tun_addr6(v->dev);
@@ -717,6 +720,13 @@ vpn_describe(const struct vpn *v, const char *ns, cJSON *obj)
 	    !cJSON_AddStringToObject(
 	        obj, "tun_name", v->dev ? tun_name(v->dev) : ""))
 		return -ENOMEM;
+	if (v->stack) {
+		struct tunstack_stats st;
+
+		tunstack_get_stats(v->stack, &st);
+		cJSON_DeleteItemFromObjectCaseSensitive(obj, "fast_path");
+		cJSON_AddBoolToObject(obj, "fast_path", st.fast_path);
+	}
 	cJSON_AddItemToObject(obj, "subnets", vpn_cidrs_json(&n->routed));
 	skipped = cJSON_AddArrayToObject(obj, "skipped_subnets");
 	dns = cJSON_AddObjectToObject(obj, "dns");
@@ -770,6 +780,7 @@ vpn_new(struct event_base *base, const struct vpn_config *cfg, struct vpn **ret)
 	v->base = base;
 	v->ledger = cfg->ledger;
 	v->method = cfg->resolver;
+	v->no_fast_path = cfg->no_fast_path;
 	TAILQ_INIT(&v->nss);
 	v->state_dir = strdup(cfg->state_dir ? cfg->state_dir : "/run/telepod");
 	v->resolv_conf =

@@ -56,6 +56,8 @@ struct vpn_config {
 	enum resolvconf_method resolver;
 	/* The resolver file; NULL: RESOLVCONF_PATH. Copied. */
 	const char *resolv_conf;
+	/* Keep the TUN device's kernel fast path off (client/fastpath). */
+	bool no_fast_path;
 };
 
 /* What a namespace asks for. Strings are copied; lists are borrowed for

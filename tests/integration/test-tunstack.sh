@@ -23,7 +23,12 @@
 #  5. 32 parallel downloads, each byte-exact;
 #  6. 1 GiB through the TUN and over the bare veth, both timed (Gbit/s
 #     printed, no assertion on speed);
-#  7. tp-tunstack exits 0 on SIGTERM (and clean under ASan).
+#  7. the kernel fast path (client/fastpath.bpf.c) carried the 100 MiB:
+#     its counters hold them and telepodd's own reads do not; its map has
+#     the flow's translations, and none once the flows are gone;
+#  8. with --no-fast-path, telepodd carries a 100 MiB download itself,
+#     byte-exact, and its 1 GiB is timed beside the fast path's;
+#  9. tp-tunstack exits 0 on SIGTERM (and clean under ASan).
 #
 # Nothing runs in, or changes, the caller's namespace. Root only (skip 77).
 set -u
@@ -105,6 +110,29 @@ tp_running tun || fail "tp-tunstack exited"
 tp_ok "$(cat "$TP_TMP/ready")"
 ip -n "$NC" route show | sed 's/^/   | /'
 
+# counters: SIGUSR1 to tp-tunstack, which prints its counters; sets FAST
+# and STATS to its newest "fast:" and "stats:" lines.
+fast_lines_over() {
+	[ "$(grep -c '^fast:' "$TP_TMP/tun.log")" -gt "$1" ]
+}
+counters() {
+	local n
+	n=$(grep -c '^fast:' "$TP_TMP/tun.log")
+	kill -USR1 "$(tp_pid tun)" || fail "tp-tunstack is gone"
+	tp_retry 5 fast_lines_over "$n" ||
+		fail "tp-tunstack printed no counters on SIGUSR1"
+	FAST=$(grep '^fast:' "$TP_TMP/tun.log" | tail -n 1)
+	STATS=$(grep '^stats:' "$TP_TMP/tun.log" | tail -n 1)
+}
+# kv LINE KEY: the number after the word KEY in LINE.
+kv() {
+	awk -v k="$2" '{ for (i = 1; i < NF; i++) if ($i == k) { print $(i + 1); exit } }' <<<"$1"
+}
+counters
+[ "$(kv "$FAST" attached)" = 1 ] || fail "the kernel fast path is not attached: $FAST"
+fast0=$(kv "$FAST" to_app_bytes)
+slow0=$(kv "$STATS" bytes_in)
+
 tp_step "a 100 MiB download through the TUN is byte-exact"
 N=$((100 * 1024 * 1024))
 want=$(pattern_sha256 "$N")
@@ -116,6 +144,17 @@ rm -f "$TP_TMP/big"
 [ "$size" = "$N" ] || fail "got $size bytes, not $N"
 [ "$got" = "$want" ] || fail "sha256 $got, expected $want"
 tp_ok "$N bytes, sha256 $got"
+
+tp_step "the kernel fast path carried it, not telepodd's reads"
+counters
+fast=$(($(kv "$FAST" to_app_bytes) - fast0))
+slow=$(($(kv "$STATS" bytes_in) - slow0))
+entries=$(kv "$FAST" entries)
+echo "   | $FAST"
+[ "$fast" -ge "$N" ] || fail "the fast path moved $fast bytes to the application, not >= $N"
+[ "$slow" -lt $((1024 * 1024)) ] || fail "telepodd read $slow bytes off the device itself"
+[ "$entries" -ge 2 ] || fail "$entries translations in the map while the flow is in the NAT table"
+tp_ok "fast path: $fast bytes to the application; telepodd read $slow bytes; $entries translations"
 
 tp_step "a refused port fails fast with Connection refused"
 # curl 7.88 says "Couldn't connect to server" and names the errno only in
@@ -196,10 +235,43 @@ ratio=$(awk -v a="$tun" -v b="$bare" 'BEGIN { printf "%.2f", (b > 0) ? a / b : 0
 tp_ok "1 GiB: TUN $tun Gbit/s, bare veth $bare Gbit/s (ratio $ratio)"
 echo "RESULT tunstack 1GiB tun_gbps=$tun bare_gbps=$bare ratio=$ratio"
 
+tp_step "the fast path's map empties with the NAT table"
+# Finished flows stay in the NAT table for 3 s (closed) - longer for ones
+# reset mid-way (the blackholed SYN's is gone at once).
+empty() {
+	counters
+	[ "$(kv "$STATS" nat_entries)" = 0 ]
+}
+tp_retry 20 empty || fail "the NAT table still holds flows: $STATS"
+[ "$(kv "$FAST" entries)" = 0 ] || fail "translations left in the map with no flow: $FAST"
+tp_ok "no flows, no translations: $FAST"
+
+tp_step "without the fast path, telepodd carries 100 MiB itself, byte-exact"
+tp_stop tun TERM 10
+[ "$TP_WAIT_RC" = 0 ] || fail "tp-tunstack exited $TP_WAIT_RC"
+rm -f "$TP_TMP/ready"
+TP_NS=$NC tp_spawn tun "$TUNSTACK" --server 172.31.250.2:7443 --tls-dir "$TLS" \
+	--ready-file "$TP_TMP/ready" --no-fast-path ${TP_TUNSTACK_DEBUG:+--debug}
+tp_retry 15 test -s "$TP_TMP/ready" || fail "tp-tunstack --no-fast-path did not get ready"
+counters
+[ "$(kv "$FAST" attached)" = 0 ] || fail "the fast path is attached with --no-fast-path: $FAST"
+in_c curl -sS --max-time 60 -o "$TP_TMP/big" "http://10.96.0.20/bytes?n=$N" ||
+	fail "curl of 100 MiB through the TUN without the fast path failed"
+want=$(pattern_sha256 "$N")
+got=$(sha256sum "$TP_TMP/big" | cut -d' ' -f1)
+rm -f "$TP_TMP/big"
+[ "$got" = "$want" ] || fail "sha256 $got, expected $want"
+counters
+slow=$(kv "$STATS" bytes_in) # a new process: counted from 0
+[ "$slow" -ge "$N" ] || fail "telepodd read $slow bytes off the device, not >= $N"
+slowtun=$(gbps "http://10.96.0.20/bytes?n=$G")
+tp_ok "$N bytes, sha256 $got; telepodd read $slow bytes; 1 GiB at $slowtun Gbit/s (fast path $tun, bare veth $bare)"
+echo "RESULT tunstack 1GiB no_fast_path_gbps=$slowtun"
+
 tp_step "tp-tunstack exits 0 on SIGTERM"
 tp_stop tun TERM 10
 [ "$TP_WAIT_RC" = 0 ] || fail "tp-tunstack exited $TP_WAIT_RC"
-grep '^stats:' "$TP_TMP/tun.log" | sed 's/^/   | /'
+grep -E '^(stats|fast):' "$TP_TMP/tun.log" | tail -n 2 | sed 's/^/   | /'
 if grep -q -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$TP_TMP/tun.log"; then
 	fail "sanitizer report in tp-tunstack's log"
 fi

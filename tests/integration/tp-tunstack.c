@@ -4,11 +4,13 @@
  * tests/integration/test-tunstack.sh. It opens the TUN device (client/tun),
  * connects one TLS session to a telepod-server (client/conn), routes the
  * subnets the server announces into the device (client/route) and runs the
- * packet path (client/tunstack) until SIGTERM; then prints the stack's
- * counters. Root only, and meant for a network namespace of its own.
+ * packet path (client/tunstack, with the kernel fast path unless
+ * --no-fast-path) until SIGTERM; then prints the stack's counters, which
+ * SIGUSR1 prints at any time. Root only, and meant for a network namespace of
+ * its own.
  *
  *   tp-tunstack --server HOST:PORT --tls-dir DIR [--tun-name NAME]
- *               [--ready-file PATH] [--debug]
+ *               [--ready-file PATH] [--debug] [--no-fast-path]
  *
  * Once the session is up and the routes are in, it writes "ready" and the
  * routed subnets to --ready-file (and stdout). Exit status: 0 after
@@ -20,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 
 #include <event2/event.h>
 
@@ -123,12 +126,59 @@ tpt_signal(evutil_socket_t sig, short what, void *arg)
 	event_base_loopexit(t->base, NULL);
 }
 
+/* One line of the stack's counters on stdout ("stats: ..."). */
+static void
+tpt_print_stats(const struct tunstack *ts)
+{
+	struct tunstack_stats st;
+	size_t entries;
+
+	tunstack_get_stats(ts, &st);
+	printf("stats: pkts_in %llu pkts_out %llu bytes_in %llu "
+	       "to_listener %llu pkts %llu bytes, to_app %llu pkts %llu bytes, "
+	       "gso %llu, flows %llu opened %llu accepted %llu refused %llu "
+	       "unreachable %llu syn_dropped %llu rst_sent %llu icmp_sent %llu "
+	       "dropped %llu write_errors %llu nat_entries %zu\n",
+	    (unsigned long long)st.pkts_in, (unsigned long long)st.pkts_out,
+	    (unsigned long long)st.bytes_in, (unsigned long long)st.to_lst_pkts,
+	    (unsigned long long)st.to_lst_bytes,
+	    (unsigned long long)st.to_app_pkts,
+	    (unsigned long long)st.to_app_bytes,
+	    (unsigned long long)st.gso_pkts, (unsigned long long)st.flows,
+	    (unsigned long long)st.opened, (unsigned long long)st.accepted,
+	    (unsigned long long)st.refused, (unsigned long long)st.unreachable,
+	    (unsigned long long)st.syn_dropped, (unsigned long long)st.rst_sent,
+	    (unsigned long long)st.icmp_sent, (unsigned long long)st.dropped,
+	    (unsigned long long)st.write_errors, st.nat_entries);
+	if (tunstack_fast_entries(ts, &entries) < 0)
+		entries = (size_t)-1;
+	printf("fast: attached %d flows %llu failed %llu entries %zd "
+	       "to_listener_pkts %llu to_listener_bytes %llu "
+	       "to_app_pkts %llu to_app_bytes %llu\n",
+	    st.fast_path ? 1 : 0, (unsigned long long)st.fast_flows,
+	    (unsigned long long)st.fast_failed, (ssize_t)entries,
+	    (unsigned long long)st.fast_to_lst_pkts,
+	    (unsigned long long)st.fast_to_lst_bytes,
+	    (unsigned long long)st.fast_to_app_pkts,
+	    (unsigned long long)st.fast_to_app_bytes);
+	fflush(stdout);
+}
+
+/* SIGUSR1: the counters now, for the test's checks between steps. */
+static void
+tpt_usr1(evutil_socket_t sig, short what, void *arg)
+{
+	struct tpt *t = arg;
+
+	tpt_print_stats(t->ts);
+}
+
 static void
 usage(void)
 {
 	fprintf(stderr,
 	    "usage: tp-tunstack --server HOST:PORT --tls-dir DIR [--tun-name NAME]\n"
-	    "                   [--ready-file PATH] [--debug]\n");
+	    "                   [--ready-file PATH] [--debug] [--no-fast-path]\n");
 }
 
 int
@@ -140,6 +190,7 @@ main(int argc, char **argv)
 	    {"tun-name", required_argument, NULL, 'n'},
 	    {"ready-file", required_argument, NULL, 'r'},
 	    {"debug", no_argument, NULL, 'd'},
+	    {"no-fast-path", no_argument, NULL, 'F'},
 	    {NULL, 0, NULL, 0},
 	};
 	const struct conn_callbacks cbs = {
@@ -148,14 +199,13 @@ main(int argc, char **argv)
 	};
 	const char *server = NULL, *tls_dir = NULL, *name = NULL;
 	struct tunstack_config tcfg;
-	struct tunstack_stats st;
 	struct tun_config cfg;
 	struct conn_params params;
-	struct event *sigterm, *sigint;
+	struct event *sigterm, *sigint, *sigusr1;
 	SSL_CTX *ctx = NULL;
 	struct tpt t;
 	char err[1024];
-	bool debug = false;
+	bool debug = false, fast = true;
 	int ch, r;
 
 	memset(&t, 0, sizeof(t));
@@ -175,6 +225,9 @@ main(int argc, char **argv)
 			break;
 		case 'd':
 			debug = true;
+			break;
+		case 'F':
+			fast = false;
 			break;
 		default:
 			usage();
@@ -205,6 +258,8 @@ main(int argc, char **argv)
 	tcfg.fd = tun_fd(t.dev);
 	tcfg.vnet_hdr_len = tun_vnet_hdr_len(t.dev);
 	tcfg.addr4 = *tun_addr4(t.dev);
+	tcfg.ifindex = tun_ifindex(t.dev);
+	tcfg.fast_path = fast;
 	r = tunstack_new(t.base, &tcfg, tpt_route, &t, &t.ts, err, sizeof(err));
 	if (r < 0) {
 		fprintf(stderr, "tp-tunstack: %s\n", err);
@@ -231,33 +286,19 @@ main(int argc, char **argv)
 	sigint = evsignal_new(t.base, SIGINT, tpt_signal, &t);
 	evsignal_add(sigterm, NULL);
 	evsignal_add(sigint, NULL);
+	sigusr1 = evsignal_new(t.base, SIGUSR1, tpt_usr1, &t);
+	evsignal_add(sigusr1, NULL);
 
 	event_base_dispatch(t.base);
 
-	tunstack_get_stats(t.ts, &st);
-	printf("stats: pkts_in %llu pkts_out %llu bytes_in %llu "
-	       "to_listener %llu pkts %llu bytes, to_app %llu pkts %llu bytes, "
-	       "gso %llu, flows %llu opened %llu accepted %llu refused %llu "
-	       "unreachable %llu syn_dropped %llu rst_sent %llu icmp_sent %llu "
-	       "dropped %llu write_errors %llu nat_entries %zu\n",
-	    (unsigned long long)st.pkts_in, (unsigned long long)st.pkts_out,
-	    (unsigned long long)st.bytes_in, (unsigned long long)st.to_lst_pkts,
-	    (unsigned long long)st.to_lst_bytes,
-	    (unsigned long long)st.to_app_pkts,
-	    (unsigned long long)st.to_app_bytes,
-	    (unsigned long long)st.gso_pkts, (unsigned long long)st.flows,
-	    (unsigned long long)st.opened, (unsigned long long)st.accepted,
-	    (unsigned long long)st.refused, (unsigned long long)st.unreachable,
-	    (unsigned long long)st.syn_dropped, (unsigned long long)st.rst_sent,
-	    (unsigned long long)st.icmp_sent, (unsigned long long)st.dropped,
-	    (unsigned long long)st.write_errors, st.nat_entries);
-	fflush(stdout);
+	tpt_print_stats(t.ts);
 	/* The stack before the session: its streams are reset first. */
 	tunstack_free(t.ts);
 	conn_free(t.conn);
 	tun_close(t.dev);
 	event_free(sigterm);
 	event_free(sigint);
+	event_free(sigusr1);
 	/* Let deferred bufferevent callbacks run before the base goes. */
 	event_base_loop(t.base, EVLOOP_NONBLOCK);
 	event_base_free(t.base);

@@ -76,7 +76,7 @@ check_PROGRAMS += tests/unit/test_tunstack
 TESTS += tests/unit/test_tunstack
 tests_unit_test_tunstack_SOURCES = tests/unit/test_tunstack.c
 tests_unit_test_tunstack_CFLAGS = $(TEST_CFLAGS)
-tests_unit_test_tunstack_LDADD = client/libtelepodd.a $(TEST_LIBS)
+tests_unit_test_tunstack_LDADD = client/libtelepodd.a $(TEST_LIBS) $(LIBBPF_LIBS)
 
 check_PROGRAMS += tests/unit/test_nlerr
 TESTS += tests/unit/test_nlerr

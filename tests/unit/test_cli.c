@@ -933,6 +933,25 @@ test_status_render(void)
 	                                   "routed\n"));
 	free(out);
 
+	/* The kernel fast path, on and off (absent above: said nothing). */
+	out = render(
+	    "{\"ok\":true,\"daemon\":{},\"connections\":[{\"namespace\":"
+	    "\"jakub\",\"state\":\"connected\",\"tun\":true,\"tun_name\":"
+	    "\"tel0\",\"fast_path\":true,\"dns\":{\"mode\":\"resolv.conf\","
+	    "\"server\":\"198.18.0.1\"}}]}");
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "  tun: tel0 (kernel fast path); "
+	                                   "cluster DNS via resolv.conf"));
+	free(out);
+	out = render(
+	    "{\"ok\":true,\"daemon\":{},\"connections\":[{\"namespace\":"
+	    "\"jakub\",\"state\":\"connected\",\"tun\":true,\"tun_name\":"
+	    "\"tel0\",\"fast_path\":false,\"dns\":{\"mode\":\"resolv.conf\","
+	    "\"server\":\"198.18.0.1\"}}]}");
+	CU_ASSERT_PTR_NOT_NULL(strstr(out,
+	    "  tun: tel0 (no kernel fast path: telepodd carries every packet; "
+	    "see telepodd's log); cluster DNS via resolv.conf"));
+	free(out);
+
 	out = render("{\"ok\":true,\"daemon\":{\"version\":\"0.1.0\"},"
 	             "\"connections\":[]}");
 	CU_ASSERT_PTR_NOT_NULL(
