@@ -24,11 +24,12 @@
 #            (empty: the path carries no DNS)
 #   T_DAEMON_PID T_SERVER_PID  telepodd and telepod-server (telepod paths)
 
-BENCH_PATHS_ALL="bare tun tunpoll socks sshuttle openvpn stunnel"
+BENCH_PATHS_ALL="bare tun tunslow tunpoll socks sshuttle openvpn stunnel"
 
 declare -A BENCH_PATH_TITLE=(
 	[bare]="bare veth"
 	[tun]="telepod TUN"
+	[tunslow]="telepod TUN, no kernel fast path"
 	[tunpoll]="telepod TUN, busy-poll 200"
 	[socks]="telepod SOCKS5"
 	[sshuttle]="sshuttle"
@@ -256,6 +257,38 @@ path_tun_stop() {
 
 path_tun_cleanup() {
 	bench_tp_cleanup tun
+}
+
+# ---- telepod TUN without the kernel fast path -----------------------------------
+# telepodd --no-fast-path: every packet of the TUN device goes through
+# telepodd (read, rewritten, written back), as before the BPF classifier
+# (client/fastpath.bpf.c). Not a target path: measured beside the shipped
+# one so that the fast path's gain is a ratio of the same run.
+
+path_tunslow_check() {
+	path_tun_check || return 1
+	"$BENCH_BUILD/client/telepodd" --help 2>&1 | grep -q -e --no-fast-path || {
+		echo "this telepodd has no --no-fast-path option"
+		return 1
+	}
+}
+
+path_tunslow_prepare() {
+	BENCH_TP_DAEMON_ARGS=(--resolver file --no-fast-path)
+	BENCH_TP_SERVER_ARGS=()
+	bench_tp_prepare tunslow
+}
+
+path_tunslow_start() {
+	path_tun_start
+}
+
+path_tunslow_stop() {
+	bench_tp_quit
+}
+
+path_tunslow_cleanup() {
+	bench_tp_cleanup tunslow
 }
 
 # ---- telepod TUN with busy polling -------------------------------------------
