@@ -56,6 +56,11 @@
 #define TS_MAX_WRITE (256 * 1024)
 /* The NAT timers are looked at this often while any entry has one. */
 #define TS_TICK_MS 500
+/* An accepted flow goes to the kernel fast path once this many segments
+ * with data crossed the stack: a connection of one request and one
+ * response never gets there, so it does not pay the map's four bpf()
+ * calls (which cost more than the few packets they would save). */
+#define TS_FAST_AFTER_SEGS 4
 
 /* TCP flags seen on a flow after its stream ended. */
 #define TS_SEEN_FIN_APP 0x01
@@ -70,8 +75,10 @@ struct ts_flow {
 	uint8_t *syn;          /* held SYN: vnet header + packet */
 	size_t syn_len;
 	uint8_t seen;
-	bool fast;    /* its translations are in the kernel's fast path */
-	char dst[64]; /* "10.96.0.20:80" for log lines */
+	uint8_t slow_segs; /* segments with data relayed while OPEN */
+	bool fast;         /* its translations are in the kernel's fast path */
+	bool fast_tried;   /* handed over, or refused: not again */
+	char dst[64];      /* "10.96.0.20:80" for log lines */
 };
 
 TAILQ_HEAD(ts_flows, ts_flow);
@@ -250,8 +257,9 @@ ts_flow_fast(struct ts_flow *f)
 	struct pkt_tuple app, lst, rapp, rlst;
 	int r;
 
-	if (!ts->fast)
+	if (!ts->fast || f->fast_tried)
 		return;
+	f->fast_tried = true;
 	ts_flow_tuples(ts, f->e, &app, &lst);
 	/* Replies: from the listener to the fake source, and from the
 	 * cluster address back to the application. */
@@ -280,6 +288,18 @@ ts_flow_fast(struct ts_flow *f)
 	}
 	f->fast = true;
 	ts->stats.fast_flows++;
+}
+
+/* A segment of an accepted flow went through the stack: with data, it
+ * counts towards the fast path. */
+static void
+ts_flow_relayed(struct ts_flow *f, const struct pkt_info *pi)
+{
+	if (f->fast_tried || f->e->state != NAT_OPEN ||
+	    pi->l4_len <= pi->tcp_hdr_len)
+		return;
+	if (++f->slow_segs >= TS_FAST_AFTER_SEGS)
+		ts_flow_fast(f);
 }
 
 /* Takes the flow out of the fast path; before its entry is removed. */
@@ -616,6 +636,7 @@ ts_tcp(struct tunstack *ts, const uint8_t *vnet, uint8_t *p,
 		to.dport = e->orig.sport;
 		pkt_rewrite(p, pi, &to, partial);
 		ts_flow_note(e->user, fl, false);
+		ts_flow_relayed(e->user, pi);
 		ts->stats.to_app_pkts++;
 		ts->stats.to_app_bytes += pi->len;
 		ts_write(ts, vnet, p, pi->len);
@@ -649,6 +670,7 @@ ts_tcp(struct tunstack *ts, const uint8_t *vnet, uint8_t *p,
 			to.dport = ts->port;
 			pkt_rewrite(p, pi, &to, partial);
 			ts_flow_note(f, fl, true);
+			ts_flow_relayed(f, pi);
 			ts->stats.to_lst_pkts++;
 			ts->stats.to_lst_bytes += pi->len;
 			ts_write(ts, vnet, p, pi->len);
@@ -909,7 +931,6 @@ ts_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 	/* OPEN first: attach may end the stream at once (its CLOSED event
 	 * then moves the flow on). */
 	nat_set_state(ts->nat, e, NAT_OPEN, ts_now_ms());
-	ts_flow_fast(f);
 	r = mux_stream_attach(f->st, bev);
 	if (r < 0) {
 		struct linger l = {.l_onoff = 1, .l_linger = 0};
