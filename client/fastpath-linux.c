@@ -29,6 +29,7 @@ struct fastpath {
 	struct bpf_object *obj;
 	int flows_fd;
 	int stats_fd;
+	int prog_fd;
 	int ncpu;
 	struct bpf_tc_hook hook;
 	struct bpf_tc_opts opts;
@@ -68,14 +69,11 @@ fastpath_error(char *err, size_t errlen, const char *what, int r)
 static void
 fastpath_key(const struct pkt_tuple *t, struct fastpath_tuple *k)
 {
-	size_t alen = t->family == AF_INET ? 4 : 16;
-
 	memset(k, 0, sizeof(*k));
-	memcpy(k->src, t->src, alen);
-	memcpy(k->dst, t->dst, alen);
+	memcpy(&k->saddr, t->src, 4);
+	memcpy(&k->daddr, t->dst, 4);
 	k->sport = htons(t->sport);
 	k->dport = htons(t->dport);
-	k->family = t->family == AF_INET ? FASTPATH_V4 : FASTPATH_V6;
 }
 
 int
@@ -144,18 +142,16 @@ fastpath_open(int ifindex, unsigned max_flows, struct fastpath **ret, char *err,
 		    "cannot add a clsact qdisc to the TUN device", r);
 		goto fail;
 	}
-	fp->opts.sz = sizeof(fp->opts);
-	fp->opts.handle = FASTPATH_HANDLE;
-	fp->opts.priority = FASTPATH_PRIORITY;
-	fp->opts.prog_fd = bpf_program__fd(prog);
-	fp->opts.flags = BPF_TC_F_REPLACE;
-	r = bpf_tc_attach(&fp->hook, &fp->opts);
+	fp->prog_fd = bpf_program__fd(prog);
+	/* Attached once now, so that a refusal shows at start; then only
+	 * while flows use it (fastpath_attach). */
+	r = fastpath_attach(fp);
 	if (r < 0) {
 		fastpath_error(err, errlen,
 		    "cannot attach the BPF classifier to the TUN device", r);
 		goto fail;
 	}
-	fp->attached = true;
+	fastpath_detach(fp);
 	*ret = fp;
 	return 0;
 fail:
@@ -163,20 +159,53 @@ fail:
 	return r;
 }
 
+int
+fastpath_attach(struct fastpath *fp)
+{
+	int r;
+
+	if (fp->attached)
+		return 0;
+	memset(&fp->opts, 0, sizeof(fp->opts));
+	fp->opts.sz = sizeof(fp->opts);
+	fp->opts.handle = FASTPATH_HANDLE;
+	fp->opts.priority = FASTPATH_PRIORITY;
+	fp->opts.prog_fd = fp->prog_fd;
+	fp->opts.flags = BPF_TC_F_REPLACE;
+	r = bpf_tc_attach(&fp->hook, &fp->opts);
+	if (r < 0)
+		return r;
+	fp->attached = true;
+	return 0;
+}
+
+void
+fastpath_detach(struct fastpath *fp)
+{
+	struct bpf_tc_opts o;
+
+	if (!fp->attached)
+		return;
+	memset(&o, 0, sizeof(o));
+	o.sz = sizeof(o);
+	o.handle = FASTPATH_HANDLE;
+	o.priority = FASTPATH_PRIORITY;
+	bpf_tc_detach(&fp->hook, &o);
+	fp->attached = false;
+}
+
+bool
+fastpath_attached(const struct fastpath *fp)
+{
+	return fp->attached;
+}
+
 void
 fastpath_free(struct fastpath *fp)
 {
 	if (!fp)
 		return;
-	if (fp->attached) {
-		struct bpf_tc_opts o;
-
-		memset(&o, 0, sizeof(o));
-		o.sz = sizeof(o);
-		o.handle = FASTPATH_HANDLE;
-		o.priority = FASTPATH_PRIORITY;
-		bpf_tc_detach(&fp->hook, &o);
-	}
+	fastpath_detach(fp);
 	if (fp->hook_made) {
 		/* Both points: that is what deletes the clsact qdisc. */
 		fp->hook.attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS;
@@ -192,9 +221,8 @@ fastpath_add(struct fastpath *fp, const struct pkt_tuple *from,
 {
 	struct fastpath_tuple k, v;
 
-	if (from->family != to->family ||
-	    (from->family != AF_INET && from->family != AF_INET6))
-		return -EINVAL;
+	if (from->family != AF_INET || to->family != AF_INET)
+		return -EAFNOSUPPORT;
 	fastpath_key(from, &k);
 	fastpath_key(to, &v);
 	v.dir = dir == FASTPATH_DIR_TO_APP ? FASTPATH_TO_APP : FASTPATH_TO_LST;
@@ -208,6 +236,8 @@ fastpath_del(struct fastpath *fp, const struct pkt_tuple *from)
 {
 	struct fastpath_tuple k;
 
+	if (from->family != AF_INET)
+		return -ENOENT;
 	fastpath_key(from, &k);
 	if (bpf_map_delete_elem(fp->flows_fd, &k) < 0)
 		return -errno;

@@ -37,8 +37,9 @@ struct fastpath_stats {
 };
 
 /* Loads the classifier with room for max_flows translations (two per
- * flow) and attaches it to the egress of the device ifindex. On failure
- * returns a negative errno and writes a sentence to err. */
+ * flow) for the device ifindex, and checks that it attaches (it is then
+ * detached until fastpath_attach). On failure returns a negative errno and
+ * writes a sentence to err. */
 int fastpath_open(int ifindex, unsigned max_flows, struct fastpath **ret,
     char *err, size_t errlen);
 
@@ -46,9 +47,17 @@ int fastpath_open(int ifindex, unsigned max_flows, struct fastpath **ret,
  * everything. Accepts NULL. */
 void fastpath_free(struct fastpath *fp);
 
+/* Puts the classifier on the device's egress (0, or a negative errno), or
+ * takes it off: while no flow is in the map it would only cost every
+ * packet a lookup. Both are idempotent. */
+int fastpath_attach(struct fastpath *fp);
+void fastpath_detach(struct fastpath *fp);
+bool fastpath_attached(const struct fastpath *fp);
+
 /* Segments from 'from' (as they leave the kernel into the device) are
- * rewritten to 'to' and delivered back. Same family; 0 or a negative
- * errno (-E2BIG: the map is full; the flow then stays on the slow path). */
+ * rewritten to 'to' and delivered back. IPv4 only (-EAFNOSUPPORT for
+ * IPv6, whose subnets telepodd does not route yet); 0 or a negative errno
+ * (-E2BIG: the map is full; the flow then stays on the slow path). */
 int fastpath_add(struct fastpath *fp, const struct pkt_tuple *from,
     const struct pkt_tuple *to, enum fastpath_dir dir);
 

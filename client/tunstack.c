@@ -61,6 +61,10 @@
  * response never gets there, so it does not pay the map's four bpf()
  * calls (which cost more than the few packets they would save). */
 #define TS_FAST_AFTER_SEGS 4
+/* Flows the fast path holds at most (two map entries each); more wait on
+ * the slow path. The map's buckets (16 bytes per entry, rounded up to a
+ * power of two) are kernel memory from the start: 2 MiB. */
+#define TS_FAST_MAX_FLOWS 65536
 
 /* TCP flags seen on a flow after its stream ended. */
 #define TS_SEEN_FIN_APP 0x01
@@ -96,6 +100,7 @@ struct tunstack {
 	void *route_arg;
 	struct nat *nat;
 	struct fastpath *fast; /* NULL: every packet goes through us */
+	size_t n_fast;         /* flows in it; detached while 0 */
 	struct ts_flows flows;
 	struct event *ev_read;
 	struct event *ev_tick;
@@ -260,6 +265,17 @@ ts_flow_fast(struct ts_flow *f)
 	if (!ts->fast || f->fast_tried)
 		return;
 	f->fast_tried = true;
+	/* IPv4 only: IPv6 subnets are not routed yet (docs/vpn-tcp.md). */
+	if (f->e->orig.family != AF_INET)
+		return;
+	r = fastpath_attach(ts->fast);
+	if (r < 0) {
+		ts->stats.fast_failed++;
+		ts_warn(&ts->rl_full,
+		    "cannot attach the kernel fast path to the TUN device: %s; telepodd carries the flow itself (slower)",
+		    strerror(-r));
+		return;
+	}
 	ts_flow_tuples(ts, f->e, &app, &lst);
 	/* Replies: from the listener to the fake source, and from the
 	 * cluster address back to the application. */
@@ -280,13 +296,21 @@ ts_flow_fast(struct ts_flow *f)
 		r = fastpath_add(ts->fast, &rlst, &rapp, FASTPATH_DIR_TO_APP);
 	if (r < 0) {
 		fastpath_del(ts->fast, &app);
+		if (ts->n_fast == 0)
+			fastpath_detach(ts->fast);
 		ts->stats.fast_failed++;
-		ts_warn(&ts->rl_full,
-		    "cannot hand a flow to the kernel fast path: %s; telepodd carries it",
-		    strerror(-r));
+		if (r == -E2BIG)
+			ts_warn(&ts->rl_full,
+			    "the kernel fast path holds %u flows already; telepodd carries more itself (slower)",
+			    TS_FAST_MAX_FLOWS);
+		else
+			ts_warn(&ts->rl_full,
+			    "cannot hand a flow to the kernel fast path: %s; telepodd carries it itself (slower)",
+			    strerror(-r));
 		return;
 	}
 	f->fast = true;
+	ts->n_fast++;
 	ts->stats.fast_flows++;
 }
 
@@ -319,6 +343,9 @@ ts_flow_slow(struct ts_flow *f)
 	memcpy(app.dst, lst.src, 16);
 	app.dport = lst.sport;
 	fastpath_del(f->ts->fast, &app);
+	/* The last one out takes the classifier off the device. */
+	if (--f->ts->n_fast == 0)
+		fastpath_detach(f->ts->fast);
 }
 
 /* Frees the flow's own memory (the entry is the table's). */
@@ -1120,10 +1147,14 @@ tunstack_new(struct event_base *base, const struct tunstack_config *cfg,
 	if (ts->cfg.ifindex > 0 && ts->cfg.fast_path) {
 		char why[TUNSTACK_ERROR_MAX];
 
-		r = fastpath_open(ts->cfg.ifindex,
-		    ts->cfg.nat.max_entries ? ts->cfg.nat.max_entries
-		                            : NAT_DEFAULT_MAX_ENTRIES,
-		    &ts->fast, why, sizeof(why));
+		unsigned max = ts->cfg.nat.max_entries
+		                   ? ts->cfg.nat.max_entries
+		                   : NAT_DEFAULT_MAX_ENTRIES;
+
+		if (max > TS_FAST_MAX_FLOWS)
+			max = TS_FAST_MAX_FLOWS;
+		r = fastpath_open(
+		    ts->cfg.ifindex, max, &ts->fast, why, sizeof(why));
 		if (r < 0)
 			log_warn(
 			    "tun: no kernel fast path (%s); telepodd carries every packet itself (slower)",
@@ -1188,6 +1219,7 @@ tunstack_get_stats(const struct tunstack *ts, struct tunstack_stats *ret)
 	*ret = ts->stats;
 	ret->nat_entries = nat_count(ts->nat);
 	ret->fast_path = ts->fast != NULL;
+	ret->fast_attached = ts->fast && fastpath_attached(ts->fast);
 	if (ts->fast && fastpath_get_stats(ts->fast, &fs) == 0) {
 		ret->fast_to_lst_pkts = fs.pkts[FASTPATH_DIR_TO_LST];
 		ret->fast_to_lst_bytes = fs.bytes[FASTPATH_DIR_TO_LST];

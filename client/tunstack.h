@@ -111,7 +111,8 @@ struct tunstack_stats {
 	size_t nat_entries;    /* flows in the table now */
 
 	/* The kernel fast path (client/fastpath). */
-	bool fast_path;            /* attached */
+	bool fast_path;            /* loaded (available) */
+	bool fast_attached;        /* on the device now (while flows use it) */
 	uint64_t fast_flows;       /* flows handed to it */
 	uint64_t fast_failed;      /* ... that it could not take (map full) */
 	uint64_t fast_to_lst_pkts; /* segments it rewrote app -> listener */

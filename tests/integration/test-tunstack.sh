@@ -27,9 +27,12 @@
 #     (all but its first segments): its counters hold them and telepodd's
 #     own reads do not; its map has the flow's translations, and none once
 #     the flows are gone; a connection of one small request and response
-#     never enters it;
+#     never enters it; the classifier is on the device only while a flow
+#     is in the map;
 #  8. with --no-fast-path, telepodd carries a 100 MiB download itself,
-#     byte-exact, and its 1 GiB is timed beside the fast path's;
+#     byte-exact, and its 1 GiB is timed beside the fast path's; without
+#     CAP_BPF and CAP_SYS_ADMIN the kernel refuses the fast path, which the
+#     log says, and downloads still work;
 #  9. tp-tunstack exits 0 on SIGTERM (and clean under ASan).
 #
 # Nothing runs in, or changes, the caller's namespace. Root only (skip 77).
@@ -40,7 +43,7 @@ tp_init tunstack
 
 tp_is_root || skip "needs root (network namespaces and TUN devices)"
 [ -c /dev/net/tun ] || skip "no /dev/net/tun"
-tp_need_cmd ip curl timeout sha256sum python3
+tp_need_cmd ip curl timeout sha256sum python3 setpriv
 TUNSTACK=${TP_TUNSTACK:-$TP_BUILDDIR/tests/integration/tp-tunstack}
 GATEWAY=${TP_GATEWAY:-$TP_BUILDDIR/tests/world/gateway}
 for p in "$TUNSTACK" "$GATEWAY" "$TELEPOD" "$TELEPOD_SERVER"; do
@@ -131,13 +134,16 @@ kv() {
 	awk -v k="$2" '{ for (i = 1; i < NF; i++) if ($i == k) { print $(i + 1); exit } }' <<<"$1"
 }
 counters
-[ "$(kv "$FAST" attached)" = 1 ] || fail "the kernel fast path is not attached: $FAST"
+[ "$(kv "$FAST" loaded)" = 1 ] || fail "the kernel fast path did not load: $FAST"
+# On the device only while flows use it: no flow, no lookup per packet.
+[ "$(kv "$FAST" attached)" = 0 ] || fail "the classifier is on the device with no flow in it: $FAST"
 
 tp_step "a connection of one small request stays with telepodd"
 in_c curl -sS --max-time 10 -o /dev/null "http://10.96.0.20/bytes?n=1000" ||
 	fail "a small request through the TUN failed"
 counters
 [ "$(kv "$FAST" flows)" = 0 ] || fail "a one-request connection entered the fast path: $FAST"
+[ "$(kv "$FAST" attached)" = 0 ] || fail "the classifier went on the device for no flow: $FAST"
 [ "$(kv "$STATS" accepted)" = 1 ] || fail "no connection was accepted: $STATS"
 tp_ok "accepted 1, fast path flows 0"
 fast0=$(kv "$FAST" to_app_bytes)
@@ -166,6 +172,7 @@ echo "   | $FAST"
 [ "$fast" -ge $((N - 1024 * 1024)) ] || fail "the fast path moved $fast bytes to the application, not >= $N - 1 MiB"
 [ "$slow" -lt $((1024 * 1024)) ] || fail "telepodd read $slow bytes off the device itself"
 [ "$entries" -ge 2 ] || fail "$entries translations in the map while the flow is in the NAT table"
+[ "$(kv "$FAST" attached)" = 1 ] || fail "the classifier is off the device while a flow uses it: $FAST"
 tp_ok "fast path: $fast bytes to the application; telepodd read $slow bytes; $entries translations"
 
 tp_step "a refused port fails fast with Connection refused"
@@ -256,6 +263,7 @@ empty() {
 }
 tp_retry 20 empty || fail "the NAT table still holds flows: $STATS"
 [ "$(kv "$FAST" entries)" = 0 ] || fail "translations left in the map with no flow: $FAST"
+[ "$(kv "$FAST" attached)" = 0 ] || fail "the classifier stayed on the device with no flow: $FAST"
 tp_ok "no flows, no translations: $FAST"
 
 tp_step "without the fast path, telepodd carries 100 MiB itself, byte-exact"
@@ -266,7 +274,7 @@ TP_NS=$NC tp_spawn tun "$TUNSTACK" --server 172.31.250.2:7443 --tls-dir "$TLS" \
 	--ready-file "$TP_TMP/ready" --no-fast-path ${TP_TUNSTACK_DEBUG:+--debug}
 tp_retry 15 test -s "$TP_TMP/ready" || fail "tp-tunstack --no-fast-path did not get ready"
 counters
-[ "$(kv "$FAST" attached)" = 0 ] || fail "the fast path is attached with --no-fast-path: $FAST"
+[ "$(kv "$FAST" loaded)" = 0 ] || fail "the fast path is loaded with --no-fast-path: $FAST"
 in_c curl -sS --max-time 60 -o "$TP_TMP/big" "http://10.96.0.20/bytes?n=$N" ||
 	fail "curl of 100 MiB through the TUN without the fast path failed"
 want=$(pattern_sha256 "$N")
@@ -279,6 +287,33 @@ slow=$(kv "$STATS" bytes_in) # a new process: counted from 0
 slowtun=$(gbps "http://10.96.0.20/bytes?n=$G")
 tp_ok "$N bytes, sha256 $got; telepodd read $slow bytes; 1 GiB at $slowtun Gbit/s (fast path $tun, bare veth $bare)"
 echo "RESULT tunstack 1GiB no_fast_path_gbps=$slowtun"
+
+tp_step "without CAP_BPF the kernel refuses the fast path, and it says so"
+tp_stop tun TERM 10
+[ "$TP_WAIT_RC" = 0 ] || fail "tp-tunstack exited $TP_WAIT_RC"
+rm -f "$TP_TMP/ready"
+# Root without the two capabilities that load BPF programs (this kernel
+# keeps unprivileged BPF off): creating the TUN device and its routes
+# needs CAP_NET_ADMIN only.
+TP_NS=$NC tp_spawn tun setpriv --bounding-set -bpf,-sys_admin --inh-caps -bpf,-sys_admin \
+	"$TUNSTACK" --server 172.31.250.2:7443 --tls-dir "$TLS" \
+	--ready-file "$TP_TMP/ready" ${TP_TUNSTACK_DEBUG:+--debug}
+tp_retry 15 test -s "$TP_TMP/ready" || fail "tp-tunstack without CAP_BPF did not get ready"
+counters
+[ "$(kv "$FAST" loaded)" = 0 ] || fail "the fast path is loaded without CAP_BPF: $FAST"
+warn=$(grep -m 1 'no kernel fast path' "$TP_TMP/tun.log") ||
+	fail "no warning that the fast path is off"
+case $warn in
+*CAP_BPF*"telepodd carries every packet itself"*) ;;
+*) fail "the warning does not say why and what happens: $warn" ;;
+esac
+want=$(pattern_sha256 "$M")
+in_c curl -sS --max-time 60 -o "$TP_TMP/small" "http://10.96.0.20/bytes?n=$M" ||
+	fail "a download without the fast path failed"
+got=$(sha256sum "$TP_TMP/small" | cut -d' ' -f1)
+rm -f "$TP_TMP/small"
+[ "$got" = "$want" ] || fail "sha256 $got, expected $want"
+tp_ok "$M bytes byte-exact; logged: ${warn#*tun: }"
 
 tp_step "tp-tunstack exits 0 on SIGTERM"
 tp_stop tun TERM 10

@@ -152,10 +152,11 @@ tpt_print_stats(const struct tunstack *ts)
 	    (unsigned long long)st.write_errors, st.nat_entries);
 	if (tunstack_fast_entries(ts, &entries) < 0)
 		entries = (size_t)-1;
-	printf("fast: attached %d flows %llu failed %llu entries %zd "
+	printf("fast: loaded %d attached %d flows %llu failed %llu entries %zd "
 	       "to_listener_pkts %llu to_listener_bytes %llu "
 	       "to_app_pkts %llu to_app_bytes %llu\n",
-	    st.fast_path ? 1 : 0, (unsigned long long)st.fast_flows,
+	    st.fast_path ? 1 : 0, st.fast_attached ? 1 : 0,
+	    (unsigned long long)st.fast_flows,
 	    (unsigned long long)st.fast_failed, (ssize_t)entries,
 	    (unsigned long long)st.fast_to_lst_pkts,
 	    (unsigned long long)st.fast_to_lst_bytes,
