@@ -252,6 +252,18 @@ ts_flow_tuples(const struct tunstack *ts, const struct nat_entry *e,
 	ret_lst->dport = ts->port;
 }
 
+/* The tuple of the segments that answer t: its ends swapped. */
+static void
+ts_tuple_reply(const struct pkt_tuple *t, struct pkt_tuple *ret)
+{
+	memset(ret, 0, sizeof(*ret));
+	ret->family = t->family;
+	memcpy(ret->src, t->dst, 16);
+	ret->sport = t->dport;
+	memcpy(ret->dst, t->src, 16);
+	ret->dport = t->sport;
+}
+
 /* Hands an accepted flow's segments to the kernel's fast path: the
  * application's tuple becomes the listener-bound one, the listener's
  * reply tuple the application-bound one (as ts_tcp rewrites them). */
@@ -279,18 +291,8 @@ ts_flow_fast(struct ts_flow *f)
 	ts_flow_tuples(ts, f->e, &app, &lst);
 	/* Replies: from the listener to the fake source, and from the
 	 * cluster address back to the application. */
-	memset(&rlst, 0, sizeof(rlst));
-	rlst.family = lst.family;
-	memcpy(rlst.src, lst.dst, 16);
-	rlst.sport = lst.dport;
-	memcpy(rlst.dst, lst.src, 16);
-	rlst.dport = lst.sport;
-	memset(&rapp, 0, sizeof(rapp));
-	rapp.family = app.family;
-	memcpy(rapp.src, app.dst, 16);
-	rapp.sport = app.dport;
-	memcpy(rapp.dst, app.src, 16);
-	rapp.dport = app.sport;
+	ts_tuple_reply(&lst, &rlst);
+	ts_tuple_reply(&app, &rapp);
 	r = fastpath_add(ts->fast, &app, &lst, FASTPATH_DIR_TO_LST);
 	if (r == 0)
 		r = fastpath_add(ts->fast, &rlst, &rapp, FASTPATH_DIR_TO_APP);
@@ -330,19 +332,15 @@ ts_flow_relayed(struct ts_flow *f, const struct pkt_info *pi)
 static void
 ts_flow_slow(struct ts_flow *f)
 {
-	struct pkt_tuple app, lst;
+	struct pkt_tuple app, lst, rlst;
 
 	if (!f->fast)
 		return;
 	f->fast = false;
 	ts_flow_tuples(f->ts, f->e, &app, &lst);
+	ts_tuple_reply(&lst, &rlst);
 	fastpath_del(f->ts->fast, &app);
-	/* The listener's reply tuple: lst with its ends swapped. */
-	memcpy(app.src, lst.dst, 16);
-	app.sport = lst.dport;
-	memcpy(app.dst, lst.src, 16);
-	app.dport = lst.sport;
-	fastpath_del(f->ts->fast, &app);
+	fastpath_del(f->ts->fast, &rlst);
 	/* The last one out takes the classifier off the device. */
 	if (--f->ts->n_fast == 0)
 		fastpath_detach(f->ts->fast);
@@ -1145,11 +1143,10 @@ tunstack_new(struct event_base *base, const struct tunstack_config *cfg,
 			goto fail;
 	}
 	if (ts->cfg.ifindex > 0 && ts->cfg.fast_path) {
-		char why[TUNSTACK_ERROR_MAX];
-
 		unsigned max = ts->cfg.nat.max_entries
 		                   ? ts->cfg.nat.max_entries
 		                   : NAT_DEFAULT_MAX_ENTRIES;
+		char why[TUNSTACK_ERROR_MAX];
 
 		if (max > TS_FAST_MAX_FLOWS)
 			max = TS_FAST_MAX_FLOWS;
@@ -1160,8 +1157,8 @@ tunstack_new(struct event_base *base, const struct tunstack_config *cfg,
 			    "tun: no kernel fast path (%s); telepodd carries every packet itself (slower)",
 			    why);
 		else
-			log_debug(
-			    LOG_CAT_TUN, "tun: kernel fast path attached");
+			log_debug(LOG_CAT_TUN,
+			    "tun: kernel fast path loaded (on the device while flows use it)");
 	}
 	if (event_add(ts->ev_read, NULL) < 0) {
 		snprintf(err, errlen, "cannot watch the TUN device");
