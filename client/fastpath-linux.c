@@ -21,6 +21,10 @@
 #include "client/fastpath-obj.h"
 #include "client/fastpath.h"
 
+_Static_assert(FASTPATH_DIR_TO_LST == FASTPATH_TO_LST &&
+                   FASTPATH_DIR_TO_APP == FASTPATH_TO_APP,
+    "the map's direction values are enum fastpath_dir's");
+
 /* The classifier's place in the qdisc. */
 #define FASTPATH_HANDLE   1
 #define FASTPATH_PRIORITY 1
@@ -32,7 +36,6 @@ struct fastpath {
 	int prog_fd;
 	int ncpu;
 	struct bpf_tc_hook hook;
-	struct bpf_tc_opts opts;
 	bool hook_made; /* the clsact qdisc is ours to remove */
 	bool attached;
 };
@@ -159,20 +162,28 @@ fail:
 	return r;
 }
 
+/* The classifier's place in the qdisc (and, to attach, its program). */
+static void
+fastpath_opts(struct bpf_tc_opts *o, int prog_fd, __u32 flags)
+{
+	memset(o, 0, sizeof(*o));
+	o->sz = sizeof(*o);
+	o->handle = FASTPATH_HANDLE;
+	o->priority = FASTPATH_PRIORITY;
+	o->prog_fd = prog_fd;
+	o->flags = flags;
+}
+
 int
 fastpath_attach(struct fastpath *fp)
 {
+	struct bpf_tc_opts o;
 	int r;
 
 	if (fp->attached)
 		return 0;
-	memset(&fp->opts, 0, sizeof(fp->opts));
-	fp->opts.sz = sizeof(fp->opts);
-	fp->opts.handle = FASTPATH_HANDLE;
-	fp->opts.priority = FASTPATH_PRIORITY;
-	fp->opts.prog_fd = fp->prog_fd;
-	fp->opts.flags = BPF_TC_F_REPLACE;
-	r = bpf_tc_attach(&fp->hook, &fp->opts);
+	fastpath_opts(&o, fp->prog_fd, BPF_TC_F_REPLACE);
+	r = bpf_tc_attach(&fp->hook, &o);
 	if (r < 0)
 		return r;
 	fp->attached = true;
@@ -186,10 +197,8 @@ fastpath_detach(struct fastpath *fp)
 
 	if (!fp->attached)
 		return;
-	memset(&o, 0, sizeof(o));
-	o.sz = sizeof(o);
-	o.handle = FASTPATH_HANDLE;
-	o.priority = FASTPATH_PRIORITY;
+	/* Detaching names the place only (libbpf refuses a program). */
+	fastpath_opts(&o, 0, 0);
 	bpf_tc_detach(&fp->hook, &o);
 	fp->attached = false;
 }
@@ -225,7 +234,7 @@ fastpath_add(struct fastpath *fp, const struct pkt_tuple *from,
 		return -EAFNOSUPPORT;
 	fastpath_key(from, &k);
 	fastpath_key(to, &v);
-	v.dir = dir == FASTPATH_DIR_TO_APP ? FASTPATH_TO_APP : FASTPATH_TO_LST;
+	v.dir = (__u8)dir;
 	if (bpf_map_update_elem(fp->flows_fd, &k, &v, BPF_ANY) < 0)
 		return -errno;
 	return 0;

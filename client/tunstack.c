@@ -237,19 +237,19 @@ ts_flow_reset_stream(struct ts_flow *f, uint32_t err, const char *why)
 	mux_stream_reset(st, err, why);
 }
 
-/* The application's and the listener's tuple of an entry. */
+/* The tuple an entry's segments from the application are rewritten to:
+ * from the fake source to the listener. */
 static void
-ts_flow_tuples(const struct tunstack *ts, const struct nat_entry *e,
-    struct pkt_tuple *ret_app, struct pkt_tuple *ret_lst)
+ts_lst_tuple(
+    const struct tunstack *ts, const struct nat_entry *e, struct pkt_tuple *ret)
 {
-	memset(ret_lst, 0, sizeof(*ret_lst));
-	*ret_app = e->orig;
-	ret_lst->family = e->orig.family;
-	memcpy(ret_lst->src, e->fake, 16);
-	ret_lst->sport = e->fake_port;
-	memcpy(ret_lst->dst,
-	    e->orig.family == AF_INET ? ts->laddr4 : ts->laddr6, 16);
-	ret_lst->dport = ts->port;
+	memset(ret, 0, sizeof(*ret));
+	ret->family = e->orig.family;
+	memcpy(ret->src, e->fake, 16);
+	ret->sport = e->fake_port;
+	memcpy(
+	    ret->dst, e->orig.family == AF_INET ? ts->laddr4 : ts->laddr6, 16);
+	ret->dport = ts->port;
 }
 
 /* The tuple of the segments that answer t: its ends swapped. */
@@ -271,7 +271,7 @@ static void
 ts_flow_fast(struct ts_flow *f)
 {
 	struct tunstack *ts = f->ts;
-	struct pkt_tuple app, lst, rapp, rlst;
+	struct pkt_tuple lst, rapp, rlst;
 	int r;
 
 	if (!ts->fast || f->fast_tried)
@@ -288,16 +288,16 @@ ts_flow_fast(struct ts_flow *f)
 		    strerror(-r));
 		return;
 	}
-	ts_flow_tuples(ts, f->e, &app, &lst);
+	ts_lst_tuple(ts, f->e, &lst);
 	/* Replies: from the listener to the fake source, and from the
 	 * cluster address back to the application. */
 	ts_tuple_reply(&lst, &rlst);
-	ts_tuple_reply(&app, &rapp);
-	r = fastpath_add(ts->fast, &app, &lst, FASTPATH_DIR_TO_LST);
+	ts_tuple_reply(&f->e->orig, &rapp);
+	r = fastpath_add(ts->fast, &f->e->orig, &lst, FASTPATH_DIR_TO_LST);
 	if (r == 0)
 		r = fastpath_add(ts->fast, &rlst, &rapp, FASTPATH_DIR_TO_APP);
 	if (r < 0) {
-		fastpath_del(ts->fast, &app);
+		fastpath_del(ts->fast, &f->e->orig);
 		if (ts->n_fast == 0)
 			fastpath_detach(ts->fast);
 		ts->stats.fast_failed++;
@@ -332,14 +332,14 @@ ts_flow_relayed(struct ts_flow *f, const struct pkt_info *pi)
 static void
 ts_flow_slow(struct ts_flow *f)
 {
-	struct pkt_tuple app, lst, rlst;
+	struct pkt_tuple lst, rlst;
 
 	if (!f->fast)
 		return;
 	f->fast = false;
-	ts_flow_tuples(f->ts, f->e, &app, &lst);
+	ts_lst_tuple(f->ts, f->e, &lst);
 	ts_tuple_reply(&lst, &rlst);
-	fastpath_del(f->ts->fast, &app);
+	fastpath_del(f->ts->fast, &f->e->orig);
 	fastpath_del(f->ts->fast, &rlst);
 	/* The last one out takes the classifier off the device. */
 	if (--f->ts->n_fast == 0)
@@ -455,14 +455,7 @@ ts_open_cb(struct mux_stream *st, uint32_t error, const char *msg, void *arg)
 				pkt_vnet_decode(f->syn, &vh);
 				partial = vh.flags & PKT_VNET_F_NEEDS_CSUM;
 			}
-			memset(&to, 0, sizeof(to));
-			to.family = pi.t.family;
-			memcpy(to.src, f->e->fake, 16);
-			to.sport = f->e->fake_port;
-			memcpy(to.dst,
-			    pi.t.family == AF_INET ? ts->laddr4 : ts->laddr6,
-			    16);
-			to.dport = ts->port;
+			ts_lst_tuple(ts, f->e, &to);
 			if (pkt_rewrite(p, &pi, &to, partial) == 0)
 				ts_write(ts, f->syn, p, pi.len);
 		}
@@ -645,8 +638,6 @@ ts_tcp(struct tunstack *ts, const uint8_t *vnet, uint8_t *p,
 	struct ts_flow *f;
 	struct pkt_tuple to;
 
-	memset(&to, 0, sizeof(to));
-	to.family = pi->t.family;
 	if (ts_from_listener(ts, &pi->t)) {
 		/* The listener's side: back to the application. */
 		e = nat_lookup_fake(
@@ -655,10 +646,7 @@ ts_tcp(struct tunstack *ts, const uint8_t *vnet, uint8_t *p,
 			ts->stats.dropped++;
 			return;
 		}
-		memcpy(to.src, e->orig.dst, 16);
-		to.sport = e->orig.dport;
-		memcpy(to.dst, e->orig.src, 16);
-		to.dport = e->orig.sport;
+		ts_tuple_reply(&e->orig, &to);
 		pkt_rewrite(p, pi, &to, partial);
 		ts_flow_note(e->user, fl, false);
 		ts_flow_relayed(e->user, pi);
@@ -687,12 +675,7 @@ ts_tcp(struct tunstack *ts, const uint8_t *vnet, uint8_t *p,
 			/* The 4-tuple starts over: a new flow. */
 			ts_flow_remove(f, WIRE_ERR_CANCEL, "connection reused");
 		} else {
-			memcpy(to.src, e->fake, 16);
-			to.sport = e->fake_port;
-			memcpy(to.dst,
-			    pi->t.family == AF_INET ? ts->laddr4 : ts->laddr6,
-			    16);
-			to.dport = ts->port;
+			ts_lst_tuple(ts, e, &to);
 			pkt_rewrite(p, pi, &to, partial);
 			ts_flow_note(f, fl, true);
 			ts_flow_relayed(f, pi);
@@ -1215,7 +1198,7 @@ tunstack_get_stats(const struct tunstack *ts, struct tunstack_stats *ret)
 
 	*ret = ts->stats;
 	ret->nat_entries = nat_count(ts->nat);
-	ret->fast_path = ts->fast != NULL;
+	ret->fast_path = tunstack_fast_path(ts);
 	ret->fast_attached = ts->fast && fastpath_attached(ts->fast);
 	if (ts->fast && fastpath_get_stats(ts->fast, &fs) == 0) {
 		ret->fast_to_lst_pkts = fs.pkts[FASTPATH_DIR_TO_LST];
@@ -1223,6 +1206,12 @@ tunstack_get_stats(const struct tunstack *ts, struct tunstack_stats *ret)
 		ret->fast_to_app_pkts = fs.pkts[FASTPATH_DIR_TO_APP];
 		ret->fast_to_app_bytes = fs.bytes[FASTPATH_DIR_TO_APP];
 	}
+}
+
+bool
+tunstack_fast_path(const struct tunstack *ts)
+{
+	return ts->fast != NULL;
 }
 
 int

@@ -143,6 +143,10 @@ uint16_t tunstack_port(const struct tunstack *ts);
 
 void tunstack_get_stats(const struct tunstack *ts, struct tunstack_stats *ret);
 
+/* Whether the kernel fast path is loaded (it may still be off the device
+ * while no flow uses it). */
+bool tunstack_fast_path(const struct tunstack *ts);
+
 /* The translations in the kernel fast path's map now (two per fast flow;
  * 0 without the fast path). Walks the map: for tests and diagnostics. */
 int tunstack_fast_entries(const struct tunstack *ts, size_t *ret);

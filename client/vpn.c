@@ -721,11 +721,9 @@ vpn_describe(const struct vpn *v, const char *ns, cJSON *obj)
 	        obj, "tun_name", v->dev ? tun_name(v->dev) : ""))
 		return -ENOMEM;
 	if (v->stack) {
-		struct tunstack_stats st;
-
-		tunstack_get_stats(v->stack, &st);
 		cJSON_DeleteItemFromObjectCaseSensitive(obj, "fast_path");
-		cJSON_AddBoolToObject(obj, "fast_path", st.fast_path);
+		cJSON_AddBoolToObject(
+		    obj, "fast_path", tunstack_fast_path(v->stack));
 	}
 	cJSON_AddItemToObject(obj, "subnets", vpn_cidrs_json(&n->routed));
 	skipped = cJSON_AddArrayToObject(obj, "skipped_subnets");
