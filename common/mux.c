@@ -1840,6 +1840,14 @@ mux_carrier_input(struct mux_session *s)
 	}
 }
 
+/*
+ * Send, then handle. The carrier's callbacks are deferred (tlsconf), so
+ * this runs after the locals that were ready in the same turn were read,
+ * but before the end of the turn, where what they produced would go out.
+ * Handling the peer's input can take long (a write per stream, each
+ * waking its application, which on a busy CPU runs before we go on), and
+ * the peer would wait for those frames meanwhile: they go first.
+ */
 static void
 mux_carrier_read_cb(struct bufferevent *bev, void *arg)
 {
@@ -1855,6 +1863,8 @@ mux_carrier_read_cb(struct bufferevent *bev, void *arg)
 
 		evbuffer_drain(in, evbuffer_get_length(in));
 	} else {
+		if (s->tlsout)
+			tlsout_flush_now(bev);
 		mux_carrier_input(s);
 	}
 	mux_leave(s);

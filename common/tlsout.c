@@ -467,6 +467,16 @@ tlsout_push(struct bufferevent *bev)
 }
 
 void
+tlsout_flush_now(struct bufferevent *bev)
+{
+	struct tlsout *o = tlsout_of(bev);
+
+	if (o != NULL && !o->flushing && !o->failed &&
+	    evbuffer_get_length(o->plain) > 0)
+		tlsout_flush(o);
+}
+
+void
 tlsout_bind(struct bufferevent *bev)
 {
 	struct tlsout *o = tlsout_of(bev);

@@ -66,6 +66,13 @@ struct evbuffer *tlsout_output(struct bufferevent *bev);
  */
 void tlsout_push(struct bufferevent *bev);
 
+/*
+ * Encrypts and sends all that was appended, now instead of at the end of
+ * the turn (what the socket does not take waits for EPOLLOUT as usual).
+ * May call the drain callback. No-op for other bufferevents.
+ */
+void tlsout_flush_now(struct bufferevent *bev);
+
 /* Bytes appended and not yet written to the socket (plaintext waiting
  * plus records waiting); 0 for other bufferevents. */
 size_t tlsout_pending_out(struct bufferevent *bev);

@@ -8,7 +8,8 @@
  * reader starts, read through tlsout_pull; a vanished peer ends the
  * connection through libevent's reader; non-TLS bufferevents are left
  * alone; a bulk stream of a mux session over the carrier travels in full
- * records.
+ * records; a turn sends what its locals produced before it handles the
+ * peer's input.
  */
 #include <fcntl.h>
 #include <ftw.h>
@@ -17,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -522,6 +524,120 @@ test_mux_full_records(void)
 	pair_end(&p);
 }
 
+/* Set while the probe is armed: what the server's application socket
+ * held when the server wrote its first record after that (-1: none). */
+static bool probe_armed;
+static int probe_app = -1;
+static int probe_seen = -1;
+
+static void
+probe_record(int write_p, int version, int content_type, const void *buf,
+    size_t len, SSL *ssl, void *arg)
+{
+	int n = 0;
+
+	if (!probe_armed || !write_p || content_type != SSL3_RT_HEADER ||
+	    probe_seen >= 0)
+		return;
+	if (ioctl(probe_app, FIONREAD, &n) == 0)
+		probe_seen = n;
+}
+
+/* How many bytes wait to be read on fd (-1 on error). */
+static int
+readable(int fd)
+{
+	int n = 0;
+
+	return ioctl(fd, FIONREAD, &n) == 0 ? n : -1;
+}
+
+static bool
+both_delivered(void *arg)
+{
+	struct side *sd = arg;
+
+	return readable(sd[1].app) >= 7 && readable(sd[0].app) >= 6;
+}
+
+/*
+ * Send, then handle (mux_carrier_read_cb): in one loop turn the server
+ * finds both the client's DATA on the carrier and its own application's
+ * answer on the local socket. The answer's record is written before the
+ * client's DATA reaches the application; without, it would wait for the
+ * end of the turn, after the carrier's input was handled.
+ */
+static void
+test_send_then_handle(void)
+{
+	struct side sd[2] = {{.app = -1}, {.app = -1}};
+	struct mux_callbacks cbs = {.on_ready = side_ready,
+	    .on_closed = side_closed,
+	    .on_open = side_open};
+	struct frame_addr dst = {.type = WIRE_ADDR_IPV4, .port = 80};
+	struct mux_config ccfg, scfg;
+	struct bufferevent *local;
+	struct pair p;
+	char buf[64];
+
+	pair_start(&p);
+	sd[0].base = sd[1].base = p.base;
+	mux_config_init(&ccfg, WIRE_ROLE_CLIENT);
+	mux_config_init(&scfg, WIRE_ROLE_SERVER);
+	CU_ASSERT_EQUAL_FATAL(
+	    mux_session_new(p.base, p.cli.bev, &ccfg, &cbs, &sd[0], &sd[0].s),
+	    0);
+	p.cli.bev = NULL;
+	CU_ASSERT_EQUAL_FATAL(
+	    mux_session_new(p.base, p.srv.bev, &scfg, &cbs, &sd[1], &sd[1].s),
+	    0);
+	SSL_set_msg_callback(
+	    bufferevent_openssl_get_ssl(p.srv.bev), probe_record);
+	p.srv.bev = NULL;
+	CU_ASSERT_EQUAL(mux_session_start(sd[0].s), 0);
+	CU_ASSERT_EQUAL(mux_session_start(sd[1].s), 0);
+	CU_ASSERT_TRUE_FATAL(
+	    evtest_run_until(p.base, sides_ready, sd, DEADLINE_SEC));
+	sd[0].app = local_pair(p.base, &local);
+	CU_ASSERT_FATAL(sd[0].app >= 0);
+	CU_ASSERT_EQUAL_FATAL(mux_stream_open(sd[0].s, &dst, local,
+	                          side_open_result, &sd[0], NULL),
+	    0);
+	CU_ASSERT_TRUE_FATAL(
+	    evtest_run_until(p.base, stream_open, sd, DEADLINE_SEC));
+	/* Let window updates and the like settle. */
+	for (int i = 0; i < 10; i++)
+		event_base_loop(p.base, EVLOOP_NONBLOCK);
+
+	/* The client's request leaves in one turn; the server's carrier
+	 * becomes readable, and nothing has reached its application yet. */
+	CU_ASSERT_EQUAL_FATAL(send(sd[0].app, "request", 7, 0), 7);
+	event_base_loop(p.base, EVLOOP_ONCE);
+	CU_ASSERT_EQUAL_FATAL(readable(sd[1].app), 0);
+	/* Then the server's application answers: its socket is ready after
+	 * the carrier. */
+	CU_ASSERT_EQUAL_FATAL(send(sd[1].app, "answer", 6, 0), 6);
+	probe_app = sd[1].app;
+	probe_seen = -1;
+	probe_armed = true;
+	event_base_loop(p.base, EVLOOP_ONCE);
+	probe_armed = false;
+	/* The answer's record left while the request still waited. */
+	CU_ASSERT_EQUAL(probe_seen, 0);
+	/* And both arrive. */
+	CU_ASSERT_TRUE(
+	    evtest_run_until(p.base, both_delivered, sd, DEADLINE_SEC));
+	CU_ASSERT_EQUAL(recv(sd[1].app, buf, sizeof(buf), 0), 7);
+	CU_ASSERT_EQUAL(recv(sd[0].app, buf, sizeof(buf), 0), 6);
+
+	mux_session_free(sd[0].s);
+	mux_session_free(sd[1].s);
+	close(sd[0].app);
+	if (sd[1].app >= 0)
+		close(sd[1].app);
+	pair_end(&p);
+}
+
 static const struct cunit_test tests[] = {
     {"non-TLS bufferevents are left alone", test_not_tls},
     {"early frames wait for the handshake; small appends arrive whole",
@@ -530,6 +646,8 @@ static const struct cunit_test tests[] = {
         test_bulk_backpressure},
     {"a vanished peer ends the connection", test_peer_gone},
     {"a mux's bulk stream travels in full records", test_mux_full_records},
+    {"a turn sends what its locals produced, then handles the peer's input",
+        test_send_then_handle},
 };
 
 int
