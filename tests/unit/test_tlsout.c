@@ -412,6 +412,60 @@ stream_open(void *arg)
 	return sd[0].opened && sd[1].st != NULL;
 }
 
+/*
+ * Two mux sessions over a fresh pair on one base, ready, with one stream
+ * open from the client (sd[0].app and sd[1].app the test's ends of its
+ * sockets); msg_cb watches the server's TLS records.
+ */
+static void
+sides_start(struct pair *p, struct side sd[2],
+    void (*msg_cb)(int, int, int, const void *, size_t, SSL *, void *))
+{
+	struct mux_callbacks cbs = {.on_ready = side_ready,
+	    .on_closed = side_closed,
+	    .on_open = side_open};
+	struct frame_addr dst = {.type = WIRE_ADDR_IPV4, .port = 80};
+	struct mux_config ccfg, scfg;
+	struct bufferevent *local;
+
+	pair_start(p);
+	sd[0] = (struct side){.base = p->base, .app = -1};
+	sd[1] = (struct side){.base = p->base, .app = -1};
+	mux_config_init(&ccfg, WIRE_ROLE_CLIENT);
+	mux_config_init(&scfg, WIRE_ROLE_SERVER);
+	CU_ASSERT_EQUAL_FATAL(
+	    mux_session_new(p->base, p->cli.bev, &ccfg, &cbs, &sd[0], &sd[0].s),
+	    0);
+	p->cli.bev = NULL; /* the session owns it */
+	CU_ASSERT_EQUAL_FATAL(
+	    mux_session_new(p->base, p->srv.bev, &scfg, &cbs, &sd[1], &sd[1].s),
+	    0);
+	SSL_set_msg_callback(bufferevent_openssl_get_ssl(p->srv.bev), msg_cb);
+	p->srv.bev = NULL;
+	CU_ASSERT_EQUAL(mux_session_start(sd[0].s), 0);
+	CU_ASSERT_EQUAL(mux_session_start(sd[1].s), 0);
+	CU_ASSERT_TRUE_FATAL(
+	    evtest_run_until(p->base, sides_ready, sd, DEADLINE_SEC));
+	sd[0].app = local_pair(p->base, &local);
+	CU_ASSERT_FATAL(sd[0].app >= 0);
+	CU_ASSERT_EQUAL_FATAL(mux_stream_open(sd[0].s, &dst, local,
+	                          side_open_result, &sd[0], NULL),
+	    0);
+	CU_ASSERT_TRUE_FATAL(
+	    evtest_run_until(p->base, stream_open, sd, DEADLINE_SEC));
+}
+
+static void
+sides_end(struct pair *p, struct side sd[2])
+{
+	mux_session_free(sd[0].s);
+	mux_session_free(sd[1].s);
+	close(sd[0].app);
+	if (sd[1].app >= 0)
+		close(sd[1].app);
+	pair_end(p);
+}
+
 /* TLS records the server received after the handshake: full ones (16 KiB
  * of plaintext) and shorter ones. */
 static unsigned rec_full, rec_short;
@@ -439,43 +493,13 @@ test_mux_full_records(void)
 {
 	static uint8_t buf[65536];
 	const size_t total = 16u << 20;
-	struct side sd[2] = {{.app = -1}, {.app = -1}};
-	struct mux_callbacks cbs = {.on_ready = side_ready,
-	    .on_closed = side_closed,
-	    .on_open = side_open};
-	struct frame_addr dst = {.type = WIRE_ADDR_IPV4, .port = 80};
-	struct mux_config ccfg, scfg;
-	struct bufferevent *local;
+	struct side sd[2];
 	struct pair p;
 	size_t sent = 0, got = 0;
 	bool bad = false;
 	time_t deadline;
 
-	pair_start(&p);
-	sd[0].base = sd[1].base = p.base;
-	mux_config_init(&ccfg, WIRE_ROLE_CLIENT);
-	mux_config_init(&scfg, WIRE_ROLE_SERVER);
-	CU_ASSERT_EQUAL_FATAL(
-	    mux_session_new(p.base, p.cli.bev, &ccfg, &cbs, &sd[0], &sd[0].s),
-	    0);
-	p.cli.bev = NULL; /* the session owns it */
-	CU_ASSERT_EQUAL_FATAL(
-	    mux_session_new(p.base, p.srv.bev, &scfg, &cbs, &sd[1], &sd[1].s),
-	    0);
-	SSL_set_msg_callback(
-	    bufferevent_openssl_get_ssl(p.srv.bev), count_record);
-	p.srv.bev = NULL;
-	CU_ASSERT_EQUAL(mux_session_start(sd[0].s), 0);
-	CU_ASSERT_EQUAL(mux_session_start(sd[1].s), 0);
-	CU_ASSERT_TRUE_FATAL(
-	    evtest_run_until(p.base, sides_ready, sd, DEADLINE_SEC));
-	sd[0].app = local_pair(p.base, &local);
-	CU_ASSERT_FATAL(sd[0].app >= 0);
-	CU_ASSERT_EQUAL_FATAL(mux_stream_open(sd[0].s, &dst, local,
-	                          side_open_result, &sd[0], NULL),
-	    0);
-	CU_ASSERT_TRUE_FATAL(
-	    evtest_run_until(p.base, stream_open, sd, DEADLINE_SEC));
+	sides_start(&p, sd, count_record);
 
 	/* The application keeps its socket full; the stream reads it in
 	 * large pieces. Each DATA frame, header included, must fill whole
@@ -515,13 +539,7 @@ test_mux_full_records(void)
 	if (rec_short * 10 > rec_full)
 		fprintf(stderr, "records: %u full, %u short\n", rec_full,
 		    rec_short);
-
-	mux_session_free(sd[0].s);
-	mux_session_free(sd[1].s);
-	close(sd[0].app);
-	if (sd[1].app >= 0)
-		close(sd[1].app);
-	pair_end(&p);
+	sides_end(&p, sd);
 }
 
 /* Set while the probe is armed: what the server's application socket
@@ -530,19 +548,6 @@ static bool probe_armed;
 static int probe_app = -1;
 static int probe_seen = -1;
 
-static void
-probe_record(int write_p, int version, int content_type, const void *buf,
-    size_t len, SSL *ssl, void *arg)
-{
-	int n = 0;
-
-	if (!probe_armed || !write_p || content_type != SSL3_RT_HEADER ||
-	    probe_seen >= 0)
-		return;
-	if (ioctl(probe_app, FIONREAD, &n) == 0)
-		probe_seen = n;
-}
-
 /* How many bytes wait to be read on fd (-1 on error). */
 static int
 readable(int fd)
@@ -550,6 +555,15 @@ readable(int fd)
 	int n = 0;
 
 	return ioctl(fd, FIONREAD, &n) == 0 ? n : -1;
+}
+
+static void
+probe_record(int write_p, int version, int content_type, const void *buf,
+    size_t len, SSL *ssl, void *arg)
+{
+	if (probe_armed && write_p && content_type == SSL3_RT_HEADER &&
+	    probe_seen < 0)
+		probe_seen = readable(probe_app);
 }
 
 static bool
@@ -570,41 +584,11 @@ both_delivered(void *arg)
 static void
 test_send_then_handle(void)
 {
-	struct side sd[2] = {{.app = -1}, {.app = -1}};
-	struct mux_callbacks cbs = {.on_ready = side_ready,
-	    .on_closed = side_closed,
-	    .on_open = side_open};
-	struct frame_addr dst = {.type = WIRE_ADDR_IPV4, .port = 80};
-	struct mux_config ccfg, scfg;
-	struct bufferevent *local;
+	struct side sd[2];
 	struct pair p;
 	char buf[64];
 
-	pair_start(&p);
-	sd[0].base = sd[1].base = p.base;
-	mux_config_init(&ccfg, WIRE_ROLE_CLIENT);
-	mux_config_init(&scfg, WIRE_ROLE_SERVER);
-	CU_ASSERT_EQUAL_FATAL(
-	    mux_session_new(p.base, p.cli.bev, &ccfg, &cbs, &sd[0], &sd[0].s),
-	    0);
-	p.cli.bev = NULL;
-	CU_ASSERT_EQUAL_FATAL(
-	    mux_session_new(p.base, p.srv.bev, &scfg, &cbs, &sd[1], &sd[1].s),
-	    0);
-	SSL_set_msg_callback(
-	    bufferevent_openssl_get_ssl(p.srv.bev), probe_record);
-	p.srv.bev = NULL;
-	CU_ASSERT_EQUAL(mux_session_start(sd[0].s), 0);
-	CU_ASSERT_EQUAL(mux_session_start(sd[1].s), 0);
-	CU_ASSERT_TRUE_FATAL(
-	    evtest_run_until(p.base, sides_ready, sd, DEADLINE_SEC));
-	sd[0].app = local_pair(p.base, &local);
-	CU_ASSERT_FATAL(sd[0].app >= 0);
-	CU_ASSERT_EQUAL_FATAL(mux_stream_open(sd[0].s, &dst, local,
-	                          side_open_result, &sd[0], NULL),
-	    0);
-	CU_ASSERT_TRUE_FATAL(
-	    evtest_run_until(p.base, stream_open, sd, DEADLINE_SEC));
+	sides_start(&p, sd, probe_record);
 	/* Let window updates and the like settle. */
 	for (int i = 0; i < 10; i++)
 		event_base_loop(p.base, EVLOOP_NONBLOCK);
@@ -629,13 +613,7 @@ test_send_then_handle(void)
 	    evtest_run_until(p.base, both_delivered, sd, DEADLINE_SEC));
 	CU_ASSERT_EQUAL(recv(sd[1].app, buf, sizeof(buf), 0), 7);
 	CU_ASSERT_EQUAL(recv(sd[0].app, buf, sizeof(buf), 0), 6);
-
-	mux_session_free(sd[0].s);
-	mux_session_free(sd[1].s);
-	close(sd[0].app);
-	if (sd[1].app >= 0)
-		close(sd[1].app);
-	pair_end(&p);
+	sides_end(&p, sd);
 }
 
 static const struct cunit_test tests[] = {
