@@ -27,6 +27,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -169,11 +170,19 @@ struct mux_session {
 	size_t read_cap, out_cap;
 	unsigned log_id;
 	bool log_events;
+	bool yield_to_locals;
+	int (*yield)(void);
 	uint8_t *hello; /* our encoded HELLO until start */
 	size_t hello_len;
 
 	uint8_t state;
 	bool local_goaway, peer_goaway, carrier_paused;
+	/* Socket locals handed DATA while handling the carrier's input this
+	 * time (each counted once: the last one is remembered), and when
+	 * yielding to them may resume after a long yield. */
+	unsigned fed;
+	const struct mux_stream *fed_last;
+	uint64_t yield_paused_until_us;
 	bool free_requested, destroying;
 	unsigned depth; /* entries on the stack */
 	uint32_t goaway_err;
@@ -1336,6 +1345,11 @@ mux_on_data(
 		struct evbuffer *out = bufferevent_get_output(st->local);
 		size_t direct = mux_local_write_direct(st, in, len);
 
+		if (st->rd_ev && st != s->fed_last) {
+			s->fed_last = st;
+			s->fed++;
+		}
+
 		if (direct < len && evbuffer_remove_buffer(in, out,
 		                        len - direct) != (int)(len - direct)) {
 			mux_session_close(s, WIRE_ERR_INTERNAL, "out of memory",
@@ -1804,6 +1818,34 @@ mux_process_input(struct mux_session *s)
 static void mux_carrier_ended(struct mux_session *s, short what);
 
 /*
+ * Yield to the applications fed (mux.h, yield_to_locals). Without it, an
+ * application sharing our CPU only runs once we sleep, after all the
+ * input that arrived meanwhile was handled: the answers to the first
+ * record wait for the last, and the two ends of the tunnel take turns.
+ * A long yield is another task's slice (a CPU-bound one, or a SCHED_IDLE
+ * one, that the scheduler picked): yielding would cost us one each time.
+ */
+static void
+mux_yield_to_locals(struct mux_session *s)
+{
+	uint64_t t0, t1;
+
+	if (!s->yield_to_locals || s->fed < MUX_YIELD_MIN_FED)
+		return;
+	t0 = monotime_us();
+	if (t0 < s->yield_paused_until_us)
+		return;
+	if (s->yield)
+		s->yield();
+	else
+		sched_yield();
+	t1 = monotime_us();
+	if (t1 - t0 >= MUX_YIELD_LONG_US)
+		s->yield_paused_until_us =
+		    t1 + (uint64_t)MUX_YIELD_PAUSE_MS * 1000u;
+}
+
+/*
  * Processes the carrier's input and, for a TLS carrier, what its TLS layer
  * and socket hold beyond the one record libevent decrypts per wakeup, in
  * bounded rounds; then yields the loop, coming back through a deferred
@@ -1865,7 +1907,10 @@ mux_carrier_read_cb(struct bufferevent *bev, void *arg)
 	} else {
 		if (s->tlsout)
 			tlsout_flush_now(bev);
+		s->fed = 0;
+		s->fed_last = NULL;
 		mux_carrier_input(s);
+		mux_yield_to_locals(s);
 	}
 	mux_leave(s);
 }
@@ -2113,6 +2158,8 @@ mux_session_new(struct event_base *base, struct bufferevent *carrier,
 	s->out_cap = cfg->carrier_out_cap;
 	s->log_id = cfg->log_id;
 	s->log_events = cfg->log_events;
+	s->yield_to_locals = cfg->yield_to_locals;
+	s->yield = cfg->yield;
 	s->next_id = cfg->role == WIRE_ROLE_CLIENT ? 1 : 2;
 	s->next_req_id = 1;
 	s->conn_recv_window = cfg->conn_window;

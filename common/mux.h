@@ -81,7 +81,23 @@ struct mux_config {
 	size_t carrier_out_cap;
 	unsigned log_id; /* "session N" in debug lines */
 	bool log_events; /* also log session start/end at info level */
+	/*
+	 * Yield to the applications fed: after handling carrier input that
+	 * handed DATA to MUX_YIELD_MIN_FED or more socket locals, give the
+	 * CPU up once (sched_yield), so that applications sharing it take
+	 * their input and answer (their answers leave first: "send, then
+	 * handle") before more input is handled. A yield that lasts
+	 * MUX_YIELD_LONG_US or more means another task took the CPU: no
+	 * yields then for MUX_YIELD_PAUSE_MS. docs/performance.md, "Yield
+	 * to the applications fed".
+	 */
+	bool yield_to_locals;
+	int (*yield)(void); /* NULL: sched_yield; tests count calls */
 };
+
+#define MUX_YIELD_MIN_FED  2
+#define MUX_YIELD_LONG_US  1000
+#define MUX_YIELD_PAUSE_MS 1000
 
 /* Fills *cfg with the defaults for role (WIRE_DEFAULT_* windows, the
  * MUX_DEFAULT_* values, no caps, no extensions). */

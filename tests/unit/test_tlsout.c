@@ -338,6 +338,7 @@ struct side {
 	bool ready;
 	struct mux_stream *st; /* the server's accepted stream */
 	int app;               /* the test's end of the stream's socket */
+	int app2;              /* the same for a second stream, if any */
 	bool opened;           /* the client's open succeeded */
 };
 
@@ -381,8 +382,10 @@ side_open(struct mux_session *s, struct mux_stream *st,
 	struct side *sd = arg;
 	struct bufferevent *local;
 
-	sd->app = local_pair(sd->base, &local);
-	if (sd->app < 0 || mux_stream_accept(st, local) < 0) {
+	int *app = sd->app < 0 ? &sd->app : &sd->app2;
+
+	*app = local_pair(sd->base, &local);
+	if (*app < 0 || mux_stream_accept(st, local) < 0) {
 		mux_stream_reject(st, WIRE_ERR_INTERNAL, "test");
 		return;
 	}
@@ -415,11 +418,13 @@ stream_open(void *arg)
 /*
  * Two mux sessions over a fresh pair on one base, ready, with one stream
  * open from the client (sd[0].app and sd[1].app the test's ends of its
- * sockets); msg_cb watches the server's TLS records.
+ * sockets); msg_cb watches the server's TLS records. With cli_yield the
+ * client yields to the applications it feeds, through cli_yield.
  */
 static void
 sides_start(struct pair *p, struct side sd[2],
-    void (*msg_cb)(int, int, int, const void *, size_t, SSL *, void *))
+    void (*msg_cb)(int, int, int, const void *, size_t, SSL *, void *),
+    int (*cli_yield)(void))
 {
 	struct mux_callbacks cbs = {.on_ready = side_ready,
 	    .on_closed = side_closed,
@@ -429,10 +434,12 @@ sides_start(struct pair *p, struct side sd[2],
 	struct bufferevent *local;
 
 	pair_start(p);
-	sd[0] = (struct side){.base = p->base, .app = -1};
-	sd[1] = (struct side){.base = p->base, .app = -1};
+	sd[0] = (struct side){.base = p->base, .app = -1, .app2 = -1};
+	sd[1] = (struct side){.base = p->base, .app = -1, .app2 = -1};
 	mux_config_init(&ccfg, WIRE_ROLE_CLIENT);
 	mux_config_init(&scfg, WIRE_ROLE_SERVER);
+	ccfg.yield_to_locals = cli_yield != NULL;
+	ccfg.yield = cli_yield;
 	CU_ASSERT_EQUAL_FATAL(
 	    mux_session_new(p->base, p->cli.bev, &ccfg, &cbs, &sd[0], &sd[0].s),
 	    0);
@@ -460,9 +467,12 @@ sides_end(struct pair *p, struct side sd[2])
 {
 	mux_session_free(sd[0].s);
 	mux_session_free(sd[1].s);
-	close(sd[0].app);
-	if (sd[1].app >= 0)
-		close(sd[1].app);
+	for (int i = 0; i < 2; i++) {
+		if (sd[i].app >= 0)
+			close(sd[i].app);
+		if (sd[i].app2 >= 0)
+			close(sd[i].app2);
+	}
 	pair_end(p);
 }
 
@@ -499,7 +509,7 @@ test_mux_full_records(void)
 	bool bad = false;
 	time_t deadline;
 
-	sides_start(&p, sd, count_record);
+	sides_start(&p, sd, count_record, NULL);
 
 	/* The application keeps its socket full; the stream reads it in
 	 * large pieces. Each DATA frame, header included, must fill whole
@@ -567,6 +577,12 @@ probe_record(int write_p, int version, int content_type, const void *buf,
 }
 
 static bool
+readable_app0(void *arg)
+{
+	return readable(((struct side *)arg)->app) > 0;
+}
+
+static bool
 both_delivered(void *arg)
 {
 	struct side *sd = arg;
@@ -588,7 +604,7 @@ test_send_then_handle(void)
 	struct pair p;
 	char buf[64];
 
-	sides_start(&p, sd, probe_record);
+	sides_start(&p, sd, probe_record, NULL);
 	/* Let window updates and the like settle. */
 	for (int i = 0; i < 10; i++)
 		event_base_loop(p.base, EVLOOP_NONBLOCK);
@@ -616,6 +632,96 @@ test_send_then_handle(void)
 	sides_end(&p, sd);
 }
 
+/* The client's yield hook: counts, and lasts yield_sleep_us. */
+static unsigned yields;
+static unsigned yield_sleep_us;
+
+static int
+count_yield(void)
+{
+	yields++;
+	if (yield_sleep_us)
+		usleep(yield_sleep_us);
+	return 0;
+}
+
+static bool
+both_apps_got(void *arg)
+{
+	struct side *sd = arg;
+
+	return readable(sd[0].app) > 0 && readable(sd[0].app2) > 0;
+}
+
+/* The server's two applications answer in one turn; the client's two
+ * get the answers (drained). */
+static void
+answer_both(struct pair *p, struct side sd[2])
+{
+	char buf[64];
+
+	CU_ASSERT_EQUAL_FATAL(send(sd[1].app, "one", 3, 0), 3);
+	CU_ASSERT_EQUAL_FATAL(send(sd[1].app2, "two", 3, 0), 3);
+	CU_ASSERT_TRUE_FATAL(
+	    evtest_run_until(p->base, both_apps_got, sd, DEADLINE_SEC));
+	CU_ASSERT_EQUAL(recv(sd[0].app, buf, sizeof(buf), 0), 3);
+	CU_ASSERT_EQUAL(recv(sd[0].app2, buf, sizeof(buf), 0), 3);
+}
+
+/*
+ * Yield to the applications fed (mux_yield_to_locals): carrier input that
+ * hands DATA to two socket locals gives the CPU up once; input for one
+ * does not; a yield that lasted long stops them for a while.
+ */
+static void
+test_yield_to_fed(void)
+{
+	struct frame_addr dst = {.type = WIRE_ADDR_IPV4, .port = 81};
+	struct bufferevent *local;
+	struct side sd[2];
+	struct pair p;
+	char buf[64];
+
+	yields = 0;
+	yield_sleep_us = 0;
+	sides_start(&p, sd, count_record, count_yield);
+	sd[0].opened = false;
+	sd[0].app2 = local_pair(p.base, &local);
+	CU_ASSERT_FATAL(sd[0].app2 >= 0);
+	CU_ASSERT_EQUAL_FATAL(mux_stream_open(sd[0].s, &dst, local,
+	                          side_open_result, &sd[0], NULL),
+	    0);
+	CU_ASSERT_TRUE_FATAL(
+	    evtest_run_until(p.base, stream_open, sd, DEADLINE_SEC));
+	CU_ASSERT_FATAL(sd[1].app2 >= 0);
+	for (int i = 0; i < 10; i++)
+		event_base_loop(p.base, EVLOOP_NONBLOCK);
+	CU_ASSERT_EQUAL(yields, 0);
+
+	/* One application fed: no yield. */
+	CU_ASSERT_EQUAL_FATAL(send(sd[1].app, "one", 3, 0), 3);
+	CU_ASSERT_TRUE(
+	    evtest_run_until(p.base, readable_app0, sd, DEADLINE_SEC));
+	CU_ASSERT_EQUAL(recv(sd[0].app, buf, sizeof(buf), 0), 3);
+	CU_ASSERT_EQUAL(yields, 0);
+
+	/* Two fed from one record: one yield, each time. */
+	answer_both(&p, sd);
+	CU_ASSERT_EQUAL(yields, 1);
+	answer_both(&p, sd);
+	CU_ASSERT_EQUAL(yields, 2);
+
+	/* A yield that lasts MUX_YIELD_LONG_US: none for a while after. */
+	yield_sleep_us = MUX_YIELD_LONG_US + 500;
+	answer_both(&p, sd);
+	CU_ASSERT_EQUAL(yields, 3);
+	yield_sleep_us = 0;
+	answer_both(&p, sd);
+	answer_both(&p, sd);
+	CU_ASSERT_EQUAL(yields, 3);
+	sides_end(&p, sd);
+}
+
 static const struct cunit_test tests[] = {
     {"non-TLS bufferevents are left alone", test_not_tls},
     {"early frames wait for the handshake; small appends arrive whole",
@@ -626,6 +732,8 @@ static const struct cunit_test tests[] = {
     {"a mux's bulk stream travels in full records", test_mux_full_records},
     {"a turn sends what its locals produced, then handles the peer's input",
         test_send_then_handle},
+    {"input that fed two applications yields once; a long yield pauses it",
+        test_yield_to_fed},
 };
 
 int
