@@ -69,6 +69,7 @@ struct conn {
 	unsigned backoff_max_ms;
 	unsigned ping_interval_ms;
 	unsigned dead_peer_ms;
+	bool no_yield;
 	unsigned close_drain_ms;
 
 	enum conn_state state;
@@ -608,6 +609,7 @@ conn_start_session(struct conn *c)
 	if (c->dead_peer_ms)
 		cfg.dead_peer_ms = c->dead_peer_ms;
 	cfg.log_id = c->sessions + 1;
+	cfg.yield_to_locals = !c->no_yield;
 	r = mux_session_new(
 	    c->base, c->tls_bev, &cfg, &conn_mux_cbs, c, &c->session);
 	if (r < 0) {
@@ -972,6 +974,7 @@ conn_new(struct event_base *base, const struct conn_params *params,
 	                                           : CONN_BACKOFF_MAX_MS;
 	c->ping_interval_ms = params->ping_interval_ms;
 	c->dead_peer_ms = params->dead_peer_ms;
+	c->no_yield = params->no_yield;
 	c->close_drain_ms = params->close_drain_ms ? params->close_drain_ms
 	                                           : CONN_CLOSE_DRAIN_MS;
 	c->state = CONN_CONNECTING;

@@ -71,6 +71,9 @@ struct conn_params {
 	unsigned ping_interval_ms;
 	unsigned dead_peer_ms;
 	unsigned close_drain_ms;
+	/* Never yield the CPU to the applications fed (telepodd --no-yield;
+	 * mux.h, yield_to_locals). */
+	bool no_yield;
 };
 
 struct conn_callbacks {

@@ -630,6 +630,7 @@ daemon_cmd_connect(struct ctl_client *client, const struct ctl_peer *peer,
 	params.backoff_max_ms = d->cfg.backoff_max_ms;
 	params.dead_peer_ms = d->cfg.dead_peer_ms;
 	params.ping_interval_ms = d->cfg.ping_interval_ms;
+	params.no_yield = d->cfg.no_yield;
 	err[0] = '\0';
 	r = conn_new(d->base, &params, &daemon_conn_cbs, dc, &dc->conn, err,
 	    sizeof(err));

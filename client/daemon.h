@@ -56,6 +56,8 @@ struct daemon_config {
 	/* No kernel fast path on the TUN device (telepodd --no-fast-path):
 	 * every packet goes through telepodd. */
 	bool no_fast_path;
+	/* Never yield the CPU to the applications fed (telepodd --no-yield). */
+	bool no_yield;
 };
 
 /*

@@ -56,6 +56,7 @@ struct telepodd_opts {
 	enum resolvconf_method resolver;
 	uint32_t busy_poll_us;
 	bool no_fast_path;
+	bool no_yield;
 	enum log_level level;
 	unsigned debug;
 };
@@ -78,7 +79,7 @@ usage(FILE *f)
 	    "                [--log-level LEVEL] [--debug=CATS] [--pidfile PATH]\n"
 	    "                [--log-file PATH] [--group NAME] [--state-dir DIR]\n"
 	    "                [--resolver auto|file|systemd-resolved]\n"
-	    "                [--busy-poll USECS] [--no-fast-path]\n"
+	    "                [--busy-poll USECS] [--no-fast-path] [--no-yield]\n"
 	    "\n"
 	    "The telepod daemon: holds the TLS tunnel sessions to telepod-server\n"
 	    "that `telepod connect` asks for, and a SOCKS5 entry into them.\n"
@@ -107,7 +108,11 @@ usage(FILE *f)
 	    "  --no-fast-path    keep the TUN device's kernel fast path (a BPF\n"
 	    "                    classifier that hands established connections'\n"
 	    "                    packets straight back to the kernel) off: every\n"
-	    "                    packet then goes through telepodd (slower)\n",
+	    "                    packet then goes through telepodd (slower)\n"
+	    "  --no-yield        never give the CPU up to the applications just\n"
+	    "                    handed data (by default telepodd does, once per\n"
+	    "                    batch from the tunnel that fed several, so they\n"
+	    "                    answer before it reads on)\n",
 	    CTL_DEFAULT_SOCKET, TELEPODD_DEFAULT_SOCKS,
 	    TELEPODD_DEFAULT_STATE_DIR, EVLOOP_DEFAULT_POLL_US);
 }
@@ -128,6 +133,7 @@ parse_opts(int argc, char **argv, struct telepodd_opts *o)
 	    {"resolver", required_argument, NULL, 'R'},
 	    {"busy-poll", required_argument, NULL, 'B'},
 	    {"no-fast-path", no_argument, NULL, 'F'},
+	    {"no-yield", no_argument, NULL, 'Y'},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'V'},
 	    {NULL, 0, NULL, 0},
@@ -210,6 +216,9 @@ parse_opts(int argc, char **argv, struct telepodd_opts *o)
 			break;
 		case 'F':
 			o->no_fast_path = true;
+			break;
+		case 'Y':
+			o->no_yield = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -451,6 +460,7 @@ main(int argc, char **argv)
 	cfg.state_dir = o.state_dir;
 	cfg.resolver = o.resolver;
 	cfg.no_fast_path = o.no_fast_path;
+	cfg.no_yield = o.no_yield;
 	r = daemon_new(t.base, &cfg, &t.daemon, err, sizeof(err));
 	if (r < 0) {
 		report_start(notify, err);
