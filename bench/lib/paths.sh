@@ -24,12 +24,13 @@
 #            (empty: the path carries no DNS)
 #   T_DAEMON_PID T_SERVER_PID  telepodd and telepod-server (telepod paths)
 
-BENCH_PATHS_ALL="bare tun tunslow tunpoll socks sshuttle openvpn stunnel"
+BENCH_PATHS_ALL="bare tun tunslow tunnoyield tunpoll socks sshuttle openvpn stunnel"
 
 declare -A BENCH_PATH_TITLE=(
 	[bare]="bare veth"
 	[tun]="telepod TUN"
 	[tunslow]="telepod TUN, no kernel fast path"
+	[tunnoyield]="telepod TUN, no yield"
 	[tunpoll]="telepod TUN, busy-poll 200"
 	[socks]="telepod SOCKS5"
 	[sshuttle]="sshuttle"
@@ -289,6 +290,39 @@ path_tunslow_stop() {
 
 path_tunslow_cleanup() {
 	bench_tp_cleanup tunslow
+}
+
+# ---- telepod TUN without yielding to the applications fed ----------------------
+# telepodd --no-yield: after a batch from the tunnel that fed several
+# applications, telepodd goes on reading instead of giving the CPU up to
+# them once (common/mux.c, mux_yield_to_locals). Not a target path:
+# measured beside the shipped one so that the yield's gain is a ratio of
+# the same run.
+
+path_tunnoyield_check() {
+	path_tun_check || return 1
+	"$BENCH_BUILD/client/telepodd" --help 2>&1 | grep -q -e --no-yield || {
+		echo "this telepodd has no --no-yield option"
+		return 1
+	}
+}
+
+path_tunnoyield_prepare() {
+	BENCH_TP_DAEMON_ARGS=(--resolver file --no-yield)
+	BENCH_TP_SERVER_ARGS=()
+	bench_tp_prepare tunnoyield
+}
+
+path_tunnoyield_start() {
+	path_tun_start
+}
+
+path_tunnoyield_stop() {
+	bench_tp_quit
+}
+
+path_tunnoyield_cleanup() {
+	bench_tp_cleanup tunnoyield
 }
 
 # ---- telepod TUN with busy polling -------------------------------------------
