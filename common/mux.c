@@ -1822,8 +1822,8 @@ static void mux_carrier_ended(struct mux_session *s, short what);
  * application sharing our CPU only runs once we sleep, after all the
  * input that arrived meanwhile was handled: the answers to the first
  * record wait for the last, and the two ends of the tunnel take turns.
- * A long yield is another task's slice (a CPU-bound one, or a SCHED_IDLE
- * one, that the scheduler picked): yielding would cost us one each time.
+ * A long yield is another task's slice (a CPU-bound task the scheduler
+ * picked instead): yielding would cost us one each time, so it pauses.
  */
 static void
 mux_yield_to_locals(struct mux_session *s)
