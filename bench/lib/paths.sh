@@ -260,6 +260,20 @@ path_tun_cleanup() {
 	bench_tp_cleanup tun
 }
 
+# ---- variants of the TUN path: the same path with an option of the daemons ----
+# Not target paths: each is measured beside the shipped one so that what
+# the option changes is a ratio of the same run.
+
+# bench_tun_variant_check OPTION: the TUN path's check, and a telepodd
+# that knows OPTION.
+bench_tun_variant_check() {
+	path_tun_check || return 1
+	"$BENCH_BUILD/client/telepodd" --help 2>&1 | grep -q -e "$1" || {
+		echo "this telepodd has no $1 option"
+		return 1
+	}
+}
+
 # ---- telepod TUN without the kernel fast path -----------------------------------
 # telepodd --no-fast-path: every packet of the TUN device goes through
 # telepodd (read, rewritten, written back), as before the BPF classifier
@@ -267,11 +281,7 @@ path_tun_cleanup() {
 # one so that the fast path's gain is a ratio of the same run.
 
 path_tunslow_check() {
-	path_tun_check || return 1
-	"$BENCH_BUILD/client/telepodd" --help 2>&1 | grep -q -e --no-fast-path || {
-		echo "this telepodd has no --no-fast-path option"
-		return 1
-	}
+	bench_tun_variant_check --no-fast-path
 }
 
 path_tunslow_prepare() {
@@ -280,17 +290,9 @@ path_tunslow_prepare() {
 	bench_tp_prepare tunslow
 }
 
-path_tunslow_start() {
-	path_tun_start
-}
-
-path_tunslow_stop() {
-	bench_tp_quit
-}
-
-path_tunslow_cleanup() {
-	bench_tp_cleanup tunslow
-}
+path_tunslow_start() { path_tun_start; }
+path_tunslow_stop() { bench_tp_quit; }
+path_tunslow_cleanup() { bench_tp_cleanup tunslow; }
 
 # ---- telepod TUN without yielding to the applications fed ----------------------
 # telepodd --no-yield: after a batch from the tunnel that fed several
@@ -300,11 +302,7 @@ path_tunslow_cleanup() {
 # the same run.
 
 path_tunnoyield_check() {
-	path_tun_check || return 1
-	"$BENCH_BUILD/client/telepodd" --help 2>&1 | grep -q -e --no-yield || {
-		echo "this telepodd has no --no-yield option"
-		return 1
-	}
+	bench_tun_variant_check --no-yield
 }
 
 path_tunnoyield_prepare() {
@@ -313,17 +311,9 @@ path_tunnoyield_prepare() {
 	bench_tp_prepare tunnoyield
 }
 
-path_tunnoyield_start() {
-	path_tun_start
-}
-
-path_tunnoyield_stop() {
-	bench_tp_quit
-}
-
-path_tunnoyield_cleanup() {
-	bench_tp_cleanup tunnoyield
-}
+path_tunnoyield_start() { path_tun_start; }
+path_tunnoyield_stop() { bench_tp_quit; }
+path_tunnoyield_cleanup() { bench_tp_cleanup tunnoyield; }
 
 # ---- telepod TUN with busy polling -------------------------------------------
 # The TUN path with --busy-poll 200 on both daemons (common/evloop.c): each
@@ -334,11 +324,7 @@ path_tunnoyield_cleanup() {
 # the tunnel does (docs/performance.md, "Waking up").
 
 path_tunpoll_check() {
-	path_tun_check || return 1
-	"$BENCH_BUILD/client/telepodd" --help 2>&1 | grep -q -e --busy-poll || {
-		echo "this telepodd has no --busy-poll option"
-		return 1
-	}
+	bench_tun_variant_check --busy-poll
 }
 
 path_tunpoll_prepare() {
@@ -347,17 +333,9 @@ path_tunpoll_prepare() {
 	bench_tp_prepare tunpoll
 }
 
-path_tunpoll_start() {
-	path_tun_start
-}
-
-path_tunpoll_stop() {
-	bench_tp_quit
-}
-
-path_tunpoll_cleanup() {
-	bench_tp_cleanup tunpoll
-}
+path_tunpoll_start() { path_tun_start; }
+path_tunpoll_stop() { bench_tp_quit; }
+path_tunpoll_cleanup() { bench_tp_cleanup tunpoll; }
 
 # ---- sshuttle over ssh ---------------------------------------------------------
 
