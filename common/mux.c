@@ -1345,7 +1345,7 @@ mux_on_data(
 		struct evbuffer *out = bufferevent_get_output(st->local);
 		size_t direct = mux_local_write_direct(st, in, len);
 
-		if (st->rd_ev && st != s->fed_last) {
+		if (s->yield_to_locals && st->rd_ev && st != s->fed_last) {
 			s->fed_last = st;
 			s->fed++;
 		}
